@@ -1,0 +1,193 @@
+"""The one typed settings object, read from NEWSWORKER_* env vars and an optional .env file."""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_TRACKING_PARAMS = (
+    "utm_*",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_hsenc",
+    "_hsmi",
+    "igshid",
+    "yclid",
+    "mkt_tok",
+    "oly_anon_id",
+    "oly_enc_id",
+    "vero_id",
+    "wt_mc",
+    "ref_src",
+)
+
+
+class WebhookTarget(BaseModel):
+    """One webhook endpoint with its own signing secret."""
+
+    name: str
+    url: str
+    secret: str = Field(min_length=16)
+
+
+class SettingsError(Exception):
+    """Settings failed validation; the message names the variable."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything newsworker reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSWORKER_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- Stores and broker ---
+    database_url: str = "sqlite:///./newsworker.db"
+    # Unset: embedded mode, tasks run eagerly in-process.
+    broker_url: str | None = None
+    # Unset: no Redis stream sink, no shared host budgets or locks (in-process ones instead).
+    redis_url: str | None = None
+
+    # --- Fetching ---
+    user_agent_contact_url: str = "https://github.com/newsworker/newsworker"
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    total_timeout_seconds: float = Field(default=60.0, gt=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    # Consecutive polls that must see the same 301/308 target before the feed URL is updated.
+    permanent_redirect_confirmations: int = Field(default=3, ge=1)
+    allow_private_addresses: bool = False
+    allow_file_urls: bool = False
+    host_requests_per_second: float = Field(default=1.0, gt=0)
+    # Per-host overrides, e.g. {"feeds.example.com": 5}.
+    host_requests_per_second_overrides: dict[str, float] = Field(default_factory=dict)
+    feed_lock_seconds: int = Field(default=300, gt=0)
+
+    # --- Scheduling ---
+    min_interval_seconds: int = Field(default=300, gt=0)
+    max_interval_seconds: int = Field(default=86400, gt=0)
+    default_interval_seconds: int = Field(default=900, gt=0)
+    max_backoff_seconds: int = Field(default=21600, gt=0)
+    failing_after_errors: int = Field(default=5, ge=1)
+    dispatch_batch_size: int = Field(default=500, gt=0)
+    dispatch_interval_seconds: float = Field(default=30.0, gt=0)
+    # Network-down detection: when this share of a window's polls fail, errors are not counted.
+    outage_failure_ratio: float = Field(default=0.9, gt=0, le=1)
+    outage_min_polls: int = Field(default=20, ge=1)
+    outage_canary_url: str | None = None
+
+    # --- Normalization ---
+    tracking_params: Annotated[tuple[str, ...], NoDecode] = DEFAULT_TRACKING_PARAMS
+    future_date_tolerance_seconds: int = Field(default=86400, ge=0)
+    max_title_chars: int = Field(default=300, gt=0)
+    max_text_chars: int = Field(default=100_000, gt=0)
+    max_summary_chars: int = Field(default=1_000, gt=0)
+    dedupe_across_feeds: bool = True
+    near_duplicate_threshold: float = Field(default=0.7, gt=0, le=1)
+
+    # --- Enrichment ---
+    profile_summary_max_chars: int = Field(default=1_200, gt=0)
+    entity_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    profile_freshness_days: int = Field(default=7, ge=0)
+    matcher_cache_dir: Path | None = None
+
+    # --- Publishing ---
+    jsonl_path: Path | None = Path("./newsworker-stories.jsonl")
+    stream_name: str = "newsworker:stories"
+    stream_maxlen: int = Field(default=1_000_000, gt=0)
+    webhooks: list[WebhookTarget] = Field(default_factory=list)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    publish_batch_size: int = Field(default=500, gt=0)
+
+    # --- Operations ---
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    task_soft_time_limit_seconds: int = Field(default=240, gt=0)
+    task_time_limit_seconds: int = Field(default=300, gt=0)
+    visibility_timeout_seconds: int = Field(default=3600, gt=0)
+    worker_max_memory_per_child_kb: int = Field(default=1_000_000, gt=0)
+    beat_lock_timeout_seconds: int = Field(default=60, gt=0)
+    health_max_outbox_age_seconds: int = Field(default=600, gt=0)
+    health_max_outbox_backlog: int = Field(default=10_000, gt=0)
+    health_max_queue_depth: int = Field(default=10_000, gt=0)
+    health_max_poll_silence_seconds: int = Field(default=3600, gt=0)
+    retention_days: int = Field(default=30, gt=0)
+
+    @field_validator("tracking_params", mode="before")
+    @classmethod
+    def _tracking_params_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
+            raise ValueError("must be sqlite:///PATH or postgresql://user@host/db")
+        return value
+
+    @field_validator("broker_url", "redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("redis://", "rediss://", "unix://", "memory://")):
+            raise ValueError("must be a redis://host:port/db URL")
+        return value
+
+    @property
+    def eager(self) -> bool:
+        """True when no broker is set: tasks run in this process."""
+        return self.broker_url is None
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent every request sends."""
+        from worker import __version__
+
+        return f"newsworker/{__version__} (+{self.user_agent_contact_url})"
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One readable line per bad setting, naming its env var."""
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        lines.append(f"NEWSWORKER_{field.upper()}: {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, raising SettingsError with a readable message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise SettingsError(format_validation_error(e)) from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; exits with one readable line when they are invalid."""
+    try:
+        return load_settings()
+    except SettingsError as e:
+        print(f"newsworker: invalid configuration: {e}", file=sys.stderr)
+        raise SystemExit(2) from e

@@ -1,0 +1,67 @@
+"""The one place that creates database engines."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """Accept URLs the way ops write them: postgresql:// and postgres:// mean psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    return database_url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the publisher read while a poll writes; busy_timeout waits instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_db_engine(database_url: str, *, pool: bool = True) -> Engine:
+    """Create an engine for SQLite or PostgreSQL with the settings each needs."""
+    url = sqlalchemy_url(database_url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if not pool:
+        kwargs["poolclass"] = NullPool
+    else:
+        kwargs.update(pool_size=5, max_overflow=5, pool_recycle=1800)
+    return create_engine(url, **kwargs)
+
+
+@lru_cache(maxsize=8)
+def get_engine(database_url: str) -> Engine:
+    """The process-wide engine for a URL; forked children must call dispose_engines()."""
+    return create_db_engine(database_url)
+
+
+def dispose_engines() -> None:
+    """Drop inherited connections after a fork so no socket is shared between processes."""
+    for engine in list(_cached_engines()):
+        engine.dispose(close=False)
+    get_engine.cache_clear()
+
+
+def _cached_engines() -> list[Engine]:
+    # lru_cache keeps no public view of its values; engines are re-created lazily after a clear.
+    return []
+
+
+def session_for(database_url: str) -> Session:
+    """A new session on the process-wide engine for database_url."""
+    return Session(get_engine(database_url), expire_on_commit=False)

@@ -144,3 +144,12 @@ class AttachedEntity:
 
     match: EntityMatch
     profile: ProfileSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRef:
+    """The feed a story came from, as the story names it."""
+
+    id: int
+    url: str
+    title: str | None = None

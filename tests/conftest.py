@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,11 +75,11 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database number reserved for tests, flushed before and after."""
+    """A Redis database reserved for tests (NEWSWORKER_TEST_REDIS_DB, default 15), flushed."""
     require_service("Redis", REDIS_HOST, REDIS_PORT)
     import redis
 
-    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{os.environ.get('NEWSWORKER_TEST_REDIS_DB', '15')}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -1,0 +1,337 @@
+"""The transactional outbox: story events, their per-sink deliveries and the stored stories.
+
+Every function takes the caller's session and never commits: the caller owns the transaction,
+so an event is written in the same transaction as the article it describes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Text, bindparam, cast, func, update
+from sqlmodel import Session, col, select
+
+from storage.models import Delivery, DeliveryStatus, OutboxEvent, Story
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEventData:
+    """One outbox event as sinks see it: the payload is the stored JSON text, sent as is."""
+
+    id: int
+    story_id: str
+    revision: int
+    event: str
+    idempotency_key: str
+    payload_json: str
+    created_at: datetime
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload decoded."""
+        decoded: dict[str, Any] = json.loads(self.payload_json)
+        return decoded
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A due delivery of one event to one sink, claimed for sending."""
+
+    delivery_id: int
+    attempts: int
+    event: OutboxEventData
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """The new state of one delivery after an attempt."""
+
+    delivery_id: int
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A delivery that gave up: what ops inspect before a replay."""
+
+    delivery_id: int
+    event_id: int
+    sink: str
+    story_id: str
+    revision: int
+    event: str
+    idempotency_key: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    failed_at: datetime
+
+
+def enqueue_story_event(
+    *, session: Session, payload: dict[str, Any], sinks: Sequence[str]
+) -> OutboxEvent:
+    """Add a story event and one pending delivery per sink; idempotent on idempotency_key."""
+    key = payload.get("idempotency_key")
+    if not isinstance(key, str) or not key:
+        raise ValueError("payload.idempotency_key: missing; build payloads with build_story")
+    existing = session.exec(select(OutboxEvent).where(OutboxEvent.idempotency_key == key)).first()
+    if existing is not None:
+        return existing
+    now = datetime.now(UTC)
+    event = OutboxEvent(
+        story_id=str(payload["story_id"]),
+        revision=int(payload["revision"]),
+        event=str(payload["event"]),
+        idempotency_key=key,
+        payload=payload,
+        created_at=now,
+    )
+    session.add(event)
+    session.flush()
+    assert event.id is not None
+    for sink in dict.fromkeys(sinks):
+        session.add(Delivery(event_id=event.id, sink=sink, next_attempt_at=now))
+    return event
+
+
+def _event_columns() -> tuple[Any, ...]:
+    # The payload is read as text: sinks send the stored bytes without a decode/encode round trip.
+    return (
+        col(OutboxEvent.id),
+        col(OutboxEvent.story_id),
+        col(OutboxEvent.revision),
+        col(OutboxEvent.event),
+        col(OutboxEvent.idempotency_key),
+        cast(col(OutboxEvent.payload), Text),
+        col(OutboxEvent.created_at),
+    )
+
+
+def _event_data(row: Sequence[Any]) -> OutboxEventData:
+    return OutboxEventData(
+        id=row[0],
+        story_id=row[1],
+        revision=row[2],
+        event=row[3],
+        idempotency_key=row[4],
+        payload_json=row[5],
+        created_at=row[6],
+    )
+
+
+def supports_skip_locked(session: Session) -> bool:
+    """True on PostgreSQL, where claims lock their rows so publishers never share a batch."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def claim_due(*, session: Session, sink: str, now: datetime, limit: int) -> list[ClaimedDelivery]:
+    """Select due pending deliveries of a sink, oldest first (FOR UPDATE SKIP LOCKED on PG)."""
+    statement = (
+        select(col(Delivery.id), col(Delivery.attempts), *_event_columns())
+        .join(OutboxEvent, col(OutboxEvent.id) == col(Delivery.event_id))
+        .where(
+            col(Delivery.sink) == sink,
+            col(Delivery.status) == DeliveryStatus.PENDING,
+            col(Delivery.next_attempt_at) <= now,
+        )
+        .order_by(col(Delivery.id))
+        .limit(limit)
+    )
+    if supports_skip_locked(session):
+        statement = statement.with_for_update(skip_locked=True, of=Delivery)
+    rows = session.execute(statement).all()
+    return [ClaimedDelivery(row[0], row[1], _event_data(row[2:])) for row in rows]
+
+
+def mark_sent(*, session: Session, deliveries: Sequence[ClaimedDelivery], now: datetime) -> None:
+    """Mark deliveries sent in one statement."""
+    if not deliveries:
+        return
+    ids = [d.delivery_id for d in deliveries]
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(ids))
+        .values(
+            status=DeliveryStatus.SENT,
+            attempts=col(Delivery.attempts) + 1,
+            sent_at=now,
+            last_error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_attempts(*, session: Session, updates: Sequence[DeliveryUpdate]) -> None:
+    """Store the outcome of failed or postponed attempts (one executemany)."""
+    if not updates:
+        return
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            last_error=bindparam("b_error"),
+            sent_at=bindparam("b_sent"),
+        )
+    )
+    session.connection().execute(
+        statement,
+        [
+            {
+                "b_id": u.delivery_id,
+                "b_status": u.status,
+                "b_attempts": u.attempts,
+                "b_next": u.next_attempt_at,
+                "b_error": u.last_error,
+                "b_sent": u.sent_at,
+            }
+            for u in updates
+        ],
+    )
+
+
+def pending_count(*, session: Session, sink: str | None = None) -> int:
+    """Count deliveries still pending, for one sink or all."""
+    statement = (
+        select(func.count())
+        .select_from(Delivery)
+        .where(col(Delivery.status) == DeliveryStatus.PENDING)
+    )
+    if sink is not None:
+        statement = statement.where(col(Delivery.sink) == sink)
+    return int(session.exec(statement).one())
+
+
+def oldest_pending_age(*, session: Session, now: datetime | None = None) -> timedelta | None:
+    """Age of the oldest event some sink has not received yet; None when nothing is pending."""
+    statement = (
+        select(func.min(col(OutboxEvent.created_at)))
+        .join(Delivery, col(Delivery.event_id) == col(OutboxEvent.id))
+        .where(col(Delivery.status) == DeliveryStatus.PENDING)
+    )
+    oldest = session.exec(statement).one()
+    if oldest is None:
+        return None
+    if isinstance(oldest, str):  # SQLite returns aggregates unprocessed
+        oldest = datetime.fromisoformat(oldest)
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return (now or datetime.now(UTC)) - oldest
+
+
+def dead_letters(
+    *, session: Session, limit: int = 100, sink: str | None = None
+) -> list[DeadLetter]:
+    """The deliveries that gave up, oldest first."""
+    statement = (
+        select(Delivery, OutboxEvent)
+        .join(OutboxEvent, col(OutboxEvent.id) == col(Delivery.event_id))
+        .where(col(Delivery.status) == DeliveryStatus.DEAD)
+        .order_by(col(Delivery.id))
+        .limit(limit)
+    )
+    if sink is not None:
+        statement = statement.where(col(Delivery.sink) == sink)
+    letters = []
+    for delivery, event in session.exec(statement).all():
+        assert delivery.id is not None and event.id is not None
+        letters.append(
+            DeadLetter(
+                delivery_id=delivery.id,
+                event_id=event.id,
+                sink=delivery.sink,
+                story_id=event.story_id,
+                revision=event.revision,
+                event=event.event,
+                idempotency_key=event.idempotency_key,
+                attempts=delivery.attempts,
+                last_error=delivery.last_error,
+                created_at=event.created_at,
+                failed_at=delivery.next_attempt_at,
+            )
+        )
+    return letters
+
+
+def requeue_dead(
+    *,
+    session: Session,
+    ids: Sequence[int] | None = None,
+    all: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Put dead deliveries (by delivery id, or all of them) back to pending; return how many."""
+    if not all and not ids:
+        raise ValueError("requeue_dead: give delivery ids or all=True")
+    statement = (
+        update(Delivery)
+        .where(col(Delivery.status) == DeliveryStatus.DEAD)
+        .values(
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now or datetime.now(UTC),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not all:
+        statement = statement.where(col(Delivery.id).in_(list(ids or ())))
+    result = session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def iter_events_since(
+    *, session: Session, since: datetime, batch_size: int = 500
+) -> Iterator[list[OutboxEventData]]:
+    """Yield stored outbox events created at or after since, in batches, oldest first."""
+    last_id = 0
+    while True:
+        statement = (
+            select(*_event_columns())
+            .where(col(OutboxEvent.created_at) >= since, col(OutboxEvent.id) > last_id)
+            .order_by(col(OutboxEvent.id))
+            .limit(batch_size)
+        )
+        batch = [_event_data(row) for row in session.execute(statement).all()]
+        if not batch:
+            return
+        yield batch
+        last_id = batch[-1].id
+
+
+def iter_stories_since(
+    *, session: Session, since: datetime | None = None, batch_size: int = 500
+) -> Iterator[dict[str, Any]]:
+    """Yield the latest payload of each story updated at or after since, oldest first."""
+    last_key: tuple[datetime, str] | None = None
+    while True:
+        statement = select(Story).order_by(col(Story.updated_at), col(Story.story_id))
+        if since is not None:
+            statement = statement.where(col(Story.updated_at) >= since)
+        if last_key is not None:
+            statement = statement.where(
+                (col(Story.updated_at) > last_key[0])
+                | ((col(Story.updated_at) == last_key[0]) & (col(Story.story_id) > last_key[1]))
+            )
+        stories = session.exec(statement.limit(batch_size)).all()
+        if not stories:
+            return
+        for story in stories:
+            yield dict(story.payload)
+        last_key = (stories[-1].updated_at, stories[-1].story_id)
+
+
+def get_story(*, session: Session, story_id: str) -> dict[str, Any] | None:
+    """The latest payload of one story, or None."""
+    story = session.get(Story, story_id)
+    return None if story is None else dict(story.payload)

@@ -1,0 +1,11 @@
+"""Downstream delivery: the v1 story contract, the outbox relay, sinks and the consumer."""
+
+from tasks.publish.story import (
+    PRODUCER,
+    SCHEMA_VERSION,
+    build_story,
+    idempotency_key_for,
+    story_id_for,
+)
+
+__all__ = ["PRODUCER", "SCHEMA_VERSION", "build_story", "idempotency_key_for", "story_id_for"]

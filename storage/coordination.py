@@ -1,0 +1,210 @@
+"""Fleet-wide coordination: per-feed locks, per-host request budgets and the outage window.
+
+With a Redis URL every worker shares the same state; without one (embedded/eager mode) the
+same API works on in-process state shared by every Coordinator of the process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+
+from tasks.schedule import is_probable_outage
+
+KEY_PREFIX = "newsworker"
+
+# GCRA: one request per `interval` ms per host. Redis TIME is the clock, so worker clocks
+# need not agree. Reserves the slot only when the wait is within max_wait; returns
+# {reserved, wait_ms}.
+_HOST_SLOT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local max_wait = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - now
+if wait > max_wait then return {0, wait} end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+return {1, wait}
+"""
+
+_RELEASE_LOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass
+class LocalCoordinationState:
+    """In-process stand-in for the Redis keys, shared by Coordinators without Redis."""
+
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+    locks: dict[int, tuple[str, float]] = field(default_factory=dict)
+    host_tat: dict[str, float] = field(default_factory=dict)
+    outcomes: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=1000))
+
+
+_PROCESS_STATE = LocalCoordinationState()
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinationPolicy:
+    """Host budget and outage window settings (the lead maps settings onto it)."""
+
+    host_requests_per_second: float = 1.0
+    # Per-host overrides; a key also covers its subdomains ("example.com" covers "a.example.com").
+    host_overrides: Mapping[str, float] = field(default_factory=dict)
+    outage_window_seconds: float = 300.0
+    outage_window_size: int = 500
+    outage_min_polls: int = 20
+    outage_failure_ratio: float = 0.9
+
+
+class Coordinator:
+    """Per-feed locks, per-host budgets and the outage window, in Redis or in this process."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        policy: CoordinationPolicy | None = None,
+        *,
+        local_state: LocalCoordinationState | None = None,
+        key_prefix: str = KEY_PREFIX,
+    ) -> None:
+        self.policy = policy or CoordinationPolicy()
+        self._prefix = key_prefix
+        self._local = local_state or _PROCESS_STATE
+        self._redis: redis.Redis[bytes] | None = None
+        if redis_url:
+            self._redis = redis.Redis.from_url(
+                redis_url, socket_timeout=5, socket_connect_timeout=5
+            )
+            self._host_slot = self._redis.register_script(_HOST_SLOT_LUA)
+            self._release = self._redis.register_script(_RELEASE_LOCK_LUA)
+
+    def close(self) -> None:
+        """Close the Redis connection pool, if any."""
+        if self._redis is not None:
+            self._redis.close()
+
+    # --- per-feed lock ---
+
+    def acquire_feed_lock(self, feed_id: int, ttl_seconds: float) -> str | None:
+        """A token when this caller now holds the feed's lock, None when someone else does."""
+        token = uuid.uuid4().hex
+        if self._redis is not None:
+            key = f"{self._prefix}:feed-lock:{feed_id}"
+            acquired = self._redis.set(key, token, nx=True, px=max(1, int(ttl_seconds * 1000)))
+            return token if acquired else None
+        now = time.monotonic()
+        with self._local.mutex:
+            held = self._local.locks.get(feed_id)
+            if held is not None and held[1] > now:
+                return None
+            self._local.locks[feed_id] = (token, now + ttl_seconds)
+        return token
+
+    def release_feed_lock(self, feed_id: int, token: str) -> bool:
+        """Release the lock if token still holds it (an expired lock is never stolen back)."""
+        if self._redis is not None:
+            key = f"{self._prefix}:feed-lock:{feed_id}"
+            return bool(self._release(keys=[key], args=[token]))
+        with self._local.mutex:
+            held = self._local.locks.get(feed_id)
+            if held is None or held[0] != token:
+                return False
+            del self._local.locks[feed_id]
+            return True
+
+    # --- per-host budget ---
+
+    def host_rate(self, host: str) -> float:
+        """Requests per second allowed for host (the most specific override, else the default)."""
+        host = host.lower().rstrip(".")
+        overrides = self.policy.host_overrides
+        labels = host.split(".")
+        for i in range(len(labels)):
+            rate = overrides.get(".".join(labels[i:]))
+            if rate is not None:
+                return rate
+        return self.policy.host_requests_per_second
+
+    def reserve_host_slot(self, host: str, *, max_wait_seconds: float = 0.0) -> float:
+        """Seconds to wait before requesting host; 0 means go now.
+
+        A result <= max_wait_seconds means the slot is reserved: sleep that long, then fetch.
+        A larger result reserves nothing: try again (or reschedule) after that many seconds.
+        """
+        host = host.lower().rstrip(".")
+        interval_ms = 1000.0 / max(self.host_rate(host), 1e-6)
+        max_wait_ms = max(0.0, max_wait_seconds * 1000)
+        if self._redis is not None:
+            key = f"{self._prefix}:host-budget:{host}"
+            reply = cast(
+                "list[int]",
+                self._host_slot(keys=[key], args=[int(interval_ms), int(max_wait_ms)]),
+            )
+            return int(reply[1]) / 1000
+        now = time.monotonic() * 1000
+        with self._local.mutex:
+            tat = max(self._local.host_tat.get(host, 0.0), now)
+            wait = tat - now
+            if wait <= max_wait_ms:
+                self._local.host_tat[host] = tat + interval_ms
+        return wait / 1000
+
+    # --- outage window ---
+
+    def record_poll_outcome(self, ok: bool) -> None:
+        """Add one poll outcome (True = fetched or unchanged) to the fleet-wide window."""
+        now = time.time()
+        if self._redis is not None:
+            key = f"{self._prefix}:poll-outcomes"
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.lpush(key, f"{now:.3f}:{int(ok)}")
+            pipe.ltrim(key, 0, self.policy.outage_window_size - 1)
+            pipe.execute()
+            return
+        with self._local.mutex:
+            self._local.outcomes.append((now, ok))
+
+    def recent_outcomes(self) -> list[bool]:
+        """Poll outcomes recorded within the outage window, newest first."""
+        since = time.time() - self.policy.outage_window_seconds
+        if self._redis is not None:
+            key = f"{self._prefix}:poll-outcomes"
+            raw = cast(
+                "list[bytes]", self._redis.lrange(key, 0, self.policy.outage_window_size - 1)
+            )
+            results: list[bool] = []
+            for item in raw:
+                stamp, _, flag = item.decode().partition(":")
+                if float(stamp) >= since:
+                    results.append(flag == "1")
+            return results
+        with self._local.mutex:
+            items = list(self._local.outcomes)[-self.policy.outage_window_size :]
+        return [ok for stamp, ok in reversed(items) if stamp >= since]
+
+    def probable_outage(self) -> bool:
+        """True when most polls of the window failed: the network is probably down."""
+        return is_probable_outage(
+            self.recent_outcomes(),
+            min_polls=self.policy.outage_min_polls,
+            failure_ratio=self.policy.outage_failure_ratio,
+        )
+
+    def ping(self) -> dict[str, Any]:
+        """Where coordination state lives, for health output."""
+        return {"backend": "redis" if self._redis is not None else "process"}

@@ -1,0 +1,86 @@
+"""Session-first functions over articles and stories (the read side of the ingest write path)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from storage.models import ArticleRecord, Story, StoryEntity
+
+
+def articles_by_entry_key(
+    *, session: Session, feed_id: int, entry_keys: Collection[str]
+) -> dict[str, ArticleRecord]:
+    """The feed's stored articles for these entry keys."""
+    if not entry_keys:
+        return {}
+    query = select(ArticleRecord).where(
+        ArticleRecord.feed_id == feed_id, col(ArticleRecord.entry_key).in_(list(entry_keys))
+    )
+    return {row.entry_key: row for row in session.exec(query).all()}
+
+
+def articles_by_canonical_url(
+    *, session: Session, canonical_urls: Collection[str]
+) -> dict[str, ArticleRecord]:
+    """The first stored article (lowest id) for each canonical URL, in any feed."""
+    if not canonical_urls:
+        return {}
+    query = (
+        select(ArticleRecord)
+        .where(col(ArticleRecord.canonical_url).in_(list(canonical_urls)))
+        .order_by(col(ArticleRecord.id))
+    )
+    found: dict[str, ArticleRecord] = {}
+    for row in session.exec(query).all():
+        if row.canonical_url is not None:
+            found.setdefault(row.canonical_url, row)
+    return found
+
+
+def recent_signatures(
+    *, session: Session, since: datetime, limit: int = 20_000
+) -> Sequence[tuple[str, str]]:
+    """(story_id, signature) of recent articles, newest first, for near-duplicate matching."""
+    query = (
+        select(ArticleRecord.story_id, ArticleRecord.signature)
+        .where(ArticleRecord.discovered_at >= since, col(ArticleRecord.signature).is_not(None))
+        .order_by(col(ArticleRecord.discovered_at).desc())
+        .limit(limit)
+    )
+    return [(story_id, signature) for story_id, signature in session.exec(query).all() if signature]
+
+
+def stories_by_id(*, session: Session, story_ids: Collection[str]) -> dict[str, Story]:
+    """Stored stories by id."""
+    if not story_ids:
+        return {}
+    query = select(Story).where(col(Story.story_id).in_(list(story_ids)))
+    return {row.story_id: row for row in session.exec(query).all()}
+
+
+def cluster_articles(*, session: Session, story_id: str) -> Sequence[ArticleRecord]:
+    """Every article that belongs to one story, oldest first."""
+    query = (
+        select(ArticleRecord)
+        .where(ArticleRecord.story_id == story_id)
+        .order_by(col(ArticleRecord.id))
+    )
+    return session.exec(query).all()
+
+
+def stories_mentioning(
+    *, session: Session, profile_ids: Collection[str], since: datetime
+) -> Sequence[str]:
+    """Ids of stories updated since a time that carry any of these profiles."""
+    if not profile_ids:
+        return []
+    query = (
+        select(StoryEntity.story_id)
+        .join(Story, col(Story.story_id) == col(StoryEntity.story_id))
+        .where(col(StoryEntity.profile_id).in_(list(profile_ids)), Story.updated_at >= since)
+        .distinct()
+    )
+    return list(session.exec(query).all())

@@ -1,0 +1,110 @@
+"""The Celery tasks: thin, they pass ids and call the pipeline.
+
+- dispatch_due_feeds (beat): claims due feeds and enqueues one poll per feed;
+- poll_feed(feed_id): fetch, parse, normalize, enrich and store one feed's batch;
+- publish_pending: relays the outbox to the sinks;
+- refresh_profile_stories(profile_ids): re-publishes recent stories whose profiles changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from storage import feeds as feed_store
+from storage.models import utcnow
+from tasks.pipeline import poll_feed as run_poll
+
+log = logging.getLogger("newsworker.tasks")
+
+# A lease longer than a poll's hard time limit: a lost poll task brings its feed back after it.
+DISPATCH_LEASE = timedelta(minutes=15)
+# Infrastructure failures are retried by Celery; bad feeds never raise (they are recorded).
+RETRYABLE = (OperationalError, DBAPIError, DBIntegrityError, ConnectionError, TimeoutError)
+
+
+def _runtime() -> Any:
+    from worker.runtime import get_runtime
+
+    return get_runtime()
+
+
+@shared_task(name="newsworker.dispatch_due_feeds", ignore_result=True)
+def dispatch_due_feeds(all_feeds: bool = False) -> int:
+    """Claim due feeds in batches and enqueue one poll per feed; returns how many."""
+    runtime = _runtime()
+    total = 0
+    while True:
+        with runtime.session() as session:
+            ids = feed_store.claim_due_feeds(
+                session=session,
+                now=utcnow(),
+                limit=runtime.settings.dispatch_batch_size,
+                lease=DISPATCH_LEASE,
+                include_not_due=all_feeds,
+            )
+        for feed_id in ids:
+            poll_feed.delay(feed_id)
+        total += len(ids)
+        # --all claims every feed once: the lease moves claimed feeds out of the next batch.
+        if len(ids) < runtime.settings.dispatch_batch_size:
+            break
+        if all_feeds and total > 10_000_000:
+            break
+    log.info("dispatched feeds", extra={"count": total})
+    return total
+
+
+@shared_task(
+    name="newsworker.poll_feed",
+    bind=True,
+    ignore_result=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
+    """Poll one feed by id."""
+    runtime = _runtime()
+    try:
+        outcome = run_poll(runtime.context, int(feed_id))
+    except SoftTimeLimitExceeded:
+        log.error("poll hit its soft time limit", extra={"feed_id": feed_id})
+        raise
+    log.info(
+        "feed polled", extra={"feed_id": feed_id, "task_id": self.request.id, **outcome.as_dict()}
+    )
+    if outcome.new or outcome.updated or outcome.duplicate:
+        if not runtime.settings.eager:
+            publish_pending.delay()
+    return outcome.as_dict()
+
+
+@shared_task(
+    name="newsworker.publish_pending",
+    ignore_result=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=None,
+)
+def publish_pending() -> dict[str, Any]:
+    """Relay pending outbox events to every sink."""
+    from tasks.publish.relay import publish_pending as relay
+
+    runtime = _runtime()
+    report = relay(
+        session_factory=runtime.session,
+        sinks=runtime.sinks,
+        batch_size=runtime.settings.publish_batch_size,
+        max_attempts=runtime.settings.webhook_max_attempts,
+    )
+    return report.as_dict() if hasattr(report, "as_dict") else {"report": str(report)}

@@ -1,0 +1,585 @@
+"""One feed's poll, end to end: fetch -> parse -> normalize -> enrich -> store + outbox.
+
+The stages are pure; this module is the thin orchestration that hands their data to storage.
+Every dependency with I/O (sessions, fetcher, coordinator, matcher) comes in through
+PipelineContext, so the same code runs in eager mode, in a Celery worker and in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from sqlmodel import Session
+
+from storage import articles as article_store
+from storage import feeds as feed_store
+from storage import outbox
+from storage.models import ArticleRecord, Feed, FeedStatus, Story, StoryEntity, utcnow
+from storage.profiles import load_snapshots
+from tasks import metrics
+from tasks.enrich import EnrichPolicy, EntityMatcher, attach_profiles, render_story
+from tasks.errors import FeedGone, FetchError, IngestError, ParseError, RateLimited
+from tasks.normalize import NormalizePolicy, guids_look_unstable, normalize_entry
+from tasks.normalize.near_duplicates import similarity, text_signature
+from tasks.parse import parse_feed
+from tasks.publish import build_story, story_id_for
+from tasks.records import (
+    Article,
+    AttachedEntity,
+    FeedRef,
+    FetchResult,
+    ParsedFeed,
+    ProfileSnapshot,
+)
+from tasks.schedule import (
+    SchedulePolicy,
+    backoff_after_error,
+    interval_from_history,
+    next_redirect_state,
+    status_after_error,
+)
+
+log = logging.getLogger("newsworker.pipeline")
+
+
+class FeedFetcher(Protocol):
+    """What the pipeline needs from tasks.fetch.Fetcher."""
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        previous_body_hash: str | None = None,
+    ) -> FetchResult: ...
+
+
+class PollCoordinator(Protocol):
+    """What the pipeline needs from storage.coordination.Coordinator."""
+
+    def acquire_feed_lock(self, feed_id: int, ttl_seconds: int) -> str | None: ...
+
+    def release_feed_lock(self, feed_id: int, token: str) -> None: ...
+
+    def reserve_host_slot(self, host: str) -> float: ...
+
+    def record_poll_outcome(self, ok: bool) -> None: ...
+
+    def probable_outage(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """Everything a poll needs, built once per process."""
+
+    session_factory: Callable[[], Session]
+    fetcher: FeedFetcher
+    coordinator: PollCoordinator
+    matcher: Callable[[Session], EntityMatcher]
+    sink_names: tuple[str, ...]
+    normalize_policy: NormalizePolicy = field(default_factory=NormalizePolicy)
+    schedule_policy: SchedulePolicy = field(default_factory=SchedulePolicy)
+    enrich_policy: EnrichPolicy = field(default_factory=EnrichPolicy)
+    redirect_confirmations: int = 3
+    feed_lock_seconds: int = 300
+    dedupe_across_feeds: bool = True
+    near_duplicate_threshold: float = 0.7
+    near_duplicate_window: timedelta = timedelta(days=2)
+    # Waiting this long for a host slot is fine inside a task; longer defers the feed.
+    max_host_wait_seconds: float = 2.0
+    now: Callable[[], datetime] = utcnow
+
+
+@dataclass
+class PollOutcome:
+    """What one poll did; logged, counted and returned by the task."""
+
+    feed_id: int
+    status: str = "ok"  # ok, not_modified, skipped, locked, throttled, error
+    new: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    entities: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view for task results and logs."""
+        return dict(self.__dict__)
+
+
+def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
+    """Fetch one feed and store what is new; never raises for a bad feed, only for infrastructure."""
+    started = time.perf_counter()
+    outcome = PollOutcome(feed_id=feed_id)
+    with ctx.session_factory() as session:
+        feed = feed_store.get_feed(session=session, feed_id=feed_id)
+        if feed is None or feed.status not in FeedStatus.POLLABLE:
+            outcome.status = "skipped"
+            return outcome
+        token = ctx.coordinator.acquire_feed_lock(feed_id, ctx.feed_lock_seconds)
+        if token is None:
+            metrics.FEED_LOCK_BUSY.inc()
+            outcome.status = "locked"
+            return outcome
+        try:
+            _poll_locked(ctx, session, feed, outcome)
+        finally:
+            ctx.coordinator.release_feed_lock(feed_id, token)
+    metrics.POLL_SECONDS.observe(time.perf_counter() - started)
+    return outcome
+
+
+def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: PollOutcome) -> None:
+    now = ctx.now()
+    host = urlsplit(feed.url).hostname or ""
+    wait = ctx.coordinator.reserve_host_slot(host) if host else 0.0
+    if wait > ctx.max_host_wait_seconds:
+        metrics.HOST_THROTTLED.inc()
+        feed.next_poll_at = now + timedelta(seconds=wait)
+        session.add(feed)
+        session.commit()
+        outcome.status = "throttled"
+        return
+    if wait > 0:
+        time.sleep(wait)
+    fetch_started = time.perf_counter()
+    try:
+        result = ctx.fetcher.fetch(
+            feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            previous_body_hash=feed.body_hash,
+        )
+    except IngestError as e:
+        metrics.FETCH_SECONDS.observe(time.perf_counter() - fetch_started)
+        metrics.FETCHES.labels(outcome=e.kind).inc()
+        _record_failure(ctx, session, feed, e, outcome)
+        return
+    metrics.FETCH_SECONDS.observe(time.perf_counter() - fetch_started)
+    ctx.coordinator.record_poll_outcome(True)
+    _follow_redirect(ctx, feed, result)
+    feed.etag, feed.last_modified = result.etag, result.last_modified
+    if result.not_modified or result.body is None:
+        metrics.FETCHES.labels(outcome="not_modified").inc()
+        outcome.status = "not_modified"
+        _schedule_success(ctx, session, feed, result, entry_times=(), ttl_seconds=None)
+        session.commit()
+        return
+    metrics.FETCHES.labels(outcome=f"{result.status // 100}xx").inc()
+    try:
+        parsed = parse_feed(result.body, url=result.final_url, content_type=result.content_type)
+    except ParseError as e:
+        metrics.PARSE_ERRORS.inc()
+        _record_failure(ctx, session, feed, e, outcome)
+        return
+    feed.body_hash = result.body_hash
+    feed.title = feed.title or parsed.title
+    feed.site_url = parsed.link or feed.site_url
+    feed.language = parsed.language or feed.language
+    ingest_parsed(ctx, session, feed, parsed, outcome, discovered_at=now)
+    entry_times = [e.published_at for e in parsed.entries if e.published_at is not None]
+    _schedule_success(ctx, session, feed, result, entry_times, parsed.ttl_seconds)
+    session.commit()
+
+
+def ingest_parsed(
+    ctx: PipelineContext,
+    session: Session,
+    feed: Feed,
+    parsed: ParsedFeed,
+    outcome: PollOutcome,
+    *,
+    discovered_at: datetime,
+) -> None:
+    """Normalize, de-duplicate, enrich and stage one feed's entries (the caller commits)."""
+    assert feed.id is not None
+    articles = _normalize_all(ctx, session, feed, parsed, outcome, discovered_at)
+    if not articles:
+        return
+    existing = article_store.articles_by_entry_key(
+        session=session, feed_id=feed.id, entry_keys=[a.entry_key for a in articles]
+    )
+    articles = _apply_guid_stability(ctx, session, feed, articles, existing)
+    fresh: list[Article] = []
+    changed: list[tuple[Article, ArticleRecord]] = []
+    for article in articles:
+        row = existing.get(article.entry_key)
+        if row is None:
+            fresh.append(article)
+        elif row.content_hash != article.content_hash:
+            changed.append((article, row))
+        else:
+            outcome.unchanged += 1
+    if not fresh and not changed:
+        metrics.ENTRIES.labels(outcome="unchanged").inc(outcome.unchanged)
+        return
+    matcher = ctx.matcher(session)
+    to_enrich = fresh + [a for a, _ in changed]
+    matches = {a.entry_key: matcher.match(a.text) for a in to_enrich}
+    profile_ids = {m.profile_id for found in matches.values() for m in found}
+    snapshots = load_snapshots(session=session, ids=profile_ids)
+    feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)
+    writer = _StoryWriter(ctx, session, feed_ref, snapshots, matches, discovered_at)
+    for article, row in changed:
+        writer.update(article, row)
+        outcome.updated += 1
+    for article in fresh:
+        if writer.add(article):
+            outcome.new += 1
+        else:
+            outcome.duplicate += 1
+    outcome.entities += writer.entities_attached
+    for name in ("new", "updated", "duplicate", "unchanged"):
+        metrics.ENTRIES.labels(outcome=name).inc(getattr(outcome, name))
+
+
+def _normalize_all(
+    ctx: PipelineContext,
+    session: Session,
+    feed: Feed,
+    parsed: ParsedFeed,
+    outcome: PollOutcome,
+    discovered_at: datetime,
+) -> list[Article]:
+    assert feed.id is not None
+    seen: set[str] = set()
+    articles: list[Article] = []
+    for index, entry in enumerate(parsed.entries):
+        try:
+            article = normalize_entry(
+                entry,
+                feed_url=feed.url,
+                feed_language=parsed.language or feed.language,
+                discovered_at=discovered_at,
+                policy=ctx.normalize_policy,
+                guid_unstable=feed.guid_unstable,
+            )
+        except ParseError as e:
+            outcome.rejected += 1
+            metrics.ENTRIES.labels(outcome="rejected").inc()
+            feed_store.record_feed_error(
+                session=session,
+                feed_id=feed.id,
+                kind="entry_rejected",
+                message=f"entry {index}: {e}",
+            )
+            continue
+        if article.entry_key in seen:
+            continue
+        seen.add(article.entry_key)
+        articles.append(article)
+    return articles
+
+
+def _apply_guid_stability(
+    ctx: PipelineContext,
+    session: Session,
+    feed: Feed,
+    articles: list[Article],
+    existing: dict[str, ArticleRecord],
+) -> list[Article]:
+    """Detect a feed whose GUIDs change every poll, and re-key its entries by canonical link."""
+    if feed.guid_unstable:
+        return articles
+    unknown = [a for a in articles if a.entry_key not in existing and a.canonical_url and a.guid]
+    if not unknown:
+        return articles
+    assert feed.id is not None
+    by_url = article_store.articles_by_canonical_url(
+        session=session, canonical_urls={a.canonical_url for a in unknown if a.canonical_url}
+    )
+    previous = {url: row.guid for url, row in by_url.items() if row.feed_id == feed.id and row.guid}
+    current = {a.canonical_url: a.guid for a in unknown if a.canonical_url and a.guid}
+    if not guids_look_unstable(previous, current):
+        return articles
+    log.warning(
+        "feed GUIDs are unstable; keying entries by canonical link",
+        extra={"feed_id": feed.id, "feed_url": feed.url},
+    )
+    feed.guid_unstable = True
+    rekeyed: list[Article] = []
+    for article in articles:
+        row = by_url.get(article.canonical_url or "")
+        if article.entry_key not in existing and row is not None and row.feed_id == feed.id:
+            # Keep the stored key so the article stays the same row and the same story.
+            article = replace(article, entry_key=row.entry_key)
+            existing[row.entry_key] = row
+        rekeyed.append(article)
+    return rekeyed
+
+
+class _StoryWriter:
+    """Stages articles, stories and outbox events for one feed batch in the caller's transaction."""
+
+    def __init__(
+        self,
+        ctx: PipelineContext,
+        session: Session,
+        feed: FeedRef,
+        snapshots: dict[str, ProfileSnapshot],
+        matches: dict[str, Any],
+        discovered_at: datetime,
+    ) -> None:
+        self.ctx, self.session, self.feed = ctx, session, feed
+        self.snapshots, self.matches, self.discovered_at = snapshots, matches, discovered_at
+        self.entities_attached = 0
+        self._batch_urls: dict[str, str] = {}
+        self._signatures: list[tuple[str, str]] | None = None
+
+    def _entities(self, article: Article) -> tuple[AttachedEntity, ...]:
+        entities = attach_profiles(self.matches.get(article.entry_key, []), self.snapshots)
+        self.entities_attached += len(entities)
+        metrics.ENTITIES_ATTACHED.inc(len(entities))
+        if not entities:
+            metrics.STORIES_WITHOUT_ENTITIES.inc()
+        return entities
+
+    def _payload(
+        self,
+        *,
+        story_id: str,
+        revision: int,
+        event: str,
+        article: Article,
+        also: Sequence[dict[str, str]],
+    ) -> dict[str, Any]:
+        entities = self._entities(article)
+        rendered = render_story(title=article.title, text=article.text, entities=entities)
+        return build_story(
+            story_id=story_id,
+            revision=revision,
+            event=event,
+            article=article,
+            feed=self.feed,
+            entities=entities,
+            rendered=rendered,
+            occurred_at=self.discovered_at,
+            also_reported_by=also,
+        )
+
+    def _emit(self, story: Story, payload: dict[str, Any], entity_versions: dict[str, str]) -> None:
+        outbox.enqueue_story_event(session=self.session, payload=payload, sinks=self.ctx.sink_names)
+        metrics.STORY_EVENTS.labels(event=payload["event"]).inc()
+        story.payload = payload
+        story.revision = payload["revision"]
+        story.last_event = payload["event"]
+        story.updated_at = self.discovered_at
+        self.session.add(story)
+        self.session.flush()
+        for profile_id, version in entity_versions.items():
+            self.session.merge(
+                StoryEntity(story_id=story.story_id, profile_id=profile_id, profile_version=version)
+            )
+
+    @staticmethod
+    def _versions(payload: dict[str, Any]) -> dict[str, str]:
+        return {e["id"]: e["profile"]["version"] for e in payload.get("entities", [])}
+
+    def update(self, article: Article, row: ArticleRecord) -> None:
+        """An entry seen again with changed content: same story, next revision."""
+        _copy_article(row, article)
+        row.revision += 1
+        self.session.add(row)
+        story = self.session.get(Story, row.story_id)
+        if story is None or story.primary_article_id != row.id:
+            return  # a secondary copy in a cluster: stored, not re-announced
+        also = story.payload.get("also_reported_by", [])
+        payload = self._payload(
+            story_id=row.story_id,
+            revision=story.revision + 1,
+            event="updated",
+            article=article,
+            also=also,
+        )
+        self._emit(story, payload, self._versions(payload))
+
+    def add(self, article: Article) -> bool:
+        """A new entry: a new story, or a new source of an existing story. True when new."""
+        cluster_id = self._find_cluster(article)
+        story_id = cluster_id or story_id_for(
+            canonical_url=article.canonical_url, feed_url=self.feed.url, entry_key=article.entry_key
+        )
+        row = ArticleRecord(
+            feed_id=self.feed.id, story_id=story_id, signature=text_signature(article.text)
+        )
+        _copy_article(row, article)
+        self.session.add(row)
+        self.session.flush()
+        if article.canonical_url:
+            self._batch_urls.setdefault(article.canonical_url, story_id)
+        if self._signatures is not None and row.signature:
+            self._signatures.append((story_id, row.signature))
+        story = self.session.get(Story, story_id)
+        if story is not None:
+            self._join(story, article)
+            return False
+        assert row.id is not None
+        story = Story(story_id=story_id, primary_article_id=row.id, created_at=self.discovered_at)
+        payload = self._payload(
+            story_id=story_id, revision=1, event="created", article=article, also=()
+        )
+        self._emit(story, payload, self._versions(payload))
+        return True
+
+    def _join(self, story: Story, article: Article) -> None:
+        also = list(story.payload.get("also_reported_by", []))
+        source = {"feed_url": self.feed.url, "url": article.url or "", "title": article.title}
+        if source in also:
+            return
+        also.append(source)
+        payload = dict(story.payload)
+        payload.update(
+            revision=story.revision + 1,
+            event="updated",
+            idempotency_key=f"{story.story_id}:{story.revision + 1}",
+            occurred_at=_iso(self.discovered_at),
+            also_reported_by=also,
+        )
+        self._emit(story, payload, {})
+
+    def _find_cluster(self, article: Article) -> str | None:
+        if not self.ctx.dedupe_across_feeds:
+            return None
+        if article.canonical_url:
+            if article.canonical_url in self._batch_urls:
+                return self._batch_urls[article.canonical_url]
+            found = article_store.articles_by_canonical_url(
+                session=self.session, canonical_urls=[article.canonical_url]
+            )
+            if article.canonical_url in found:
+                return found[article.canonical_url].story_id
+        if len(article.text) < 200:
+            return None  # too short for text similarity to mean anything
+        signature = text_signature(article.text)
+        for story_id, other in self._recent_signatures():
+            if similarity(signature, other) >= self.ctx.near_duplicate_threshold:
+                return story_id
+        return None
+
+    def _recent_signatures(self) -> list[tuple[str, str]]:
+        if self._signatures is None:
+            since = self.discovered_at - self.ctx.near_duplicate_window
+            self._signatures = list(
+                article_store.recent_signatures(session=self.session, since=since)
+            )
+        return self._signatures
+
+
+def _copy_article(row: ArticleRecord, article: Article) -> None:
+    row.entry_key = article.entry_key
+    row.guid = article.guid
+    row.url = article.url
+    row.canonical_url = article.canonical_url
+    row.title = article.title
+    row.summary = article.summary
+    row.text = article.text
+    row.content_html = article.content_html
+    row.language = article.language
+    row.author = article.author
+    row.published_at = article.published_at
+    row.updated_at = article.updated_at
+    row.discovered_at = row.discovered_at or article.discovered_at
+    row.content_hash = article.content_hash
+    row.flags = list(article.flags)
+    row.sources = [{"number": s.number, "title": s.title, "url": s.url} for s in article.sources]
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _follow_redirect(ctx: PipelineContext, feed: Feed, result: FetchResult) -> None:
+    new_url, candidate, count = next_redirect_state(
+        feed.url,
+        feed.redirect_candidate_url,
+        feed.redirect_candidate_count,
+        result.permanent_redirect_url,
+        ctx.redirect_confirmations,
+    )
+    feed.redirect_candidate_url, feed.redirect_candidate_count = candidate, count
+    if new_url and new_url != feed.url:
+        log.info(
+            "feed moved permanently",
+            extra={"feed_id": feed.id, "feed_url": feed.url, "new_url": new_url},
+        )
+        feed.url_history = [*feed.url_history, feed.url]
+        feed.url = new_url
+
+
+def _schedule_success(
+    ctx: PipelineContext,
+    session: Session,
+    feed: Feed,
+    result: FetchResult,
+    entry_times: Iterable[datetime],
+    ttl_seconds: int | None,
+) -> None:
+    now = ctx.now()
+    interval = (
+        interval_from_history(
+            list(entry_times),
+            now=now,
+            policy=ctx.schedule_policy,
+            feed_ttl_seconds=ttl_seconds,
+            min_refresh_seconds=result.min_refresh_seconds,
+            override_seconds=feed.interval_override_seconds,
+        )
+        if entry_times or feed.interval_override_seconds
+        else feed.interval_seconds
+    )
+    feed.interval_seconds = interval
+    feed.next_poll_at = now + timedelta(seconds=interval)
+    feed.last_polled_at = now
+    feed.last_success_at = now
+    feed.error_count = 0
+    if feed.status == FeedStatus.FAILING:
+        feed.status = FeedStatus.ACTIVE
+    session.add(feed)
+
+
+def _record_failure(
+    ctx: PipelineContext, session: Session, feed: Feed, error: IngestError, outcome: PollOutcome
+) -> None:
+    assert feed.id is not None
+    now = ctx.now()
+    outcome.status, outcome.error = "error", str(error)
+    metrics.FEED_ERRORS.labels(kind=error.kind).inc()
+    feed.last_polled_at = now
+    feed.last_error, feed.last_error_at = f"{error.kind}: {error}", now
+    feed_store.record_feed_error(
+        session=session, feed_id=feed.id, kind=error.kind, message=str(error), at=now
+    )
+    log.warning(
+        "feed poll failed",
+        extra={"feed_id": feed.id, "feed_url": feed.url, "error": str(error), "kind": error.kind},
+    )
+    if isinstance(error, RateLimited):
+        outcome.status = "throttled"
+        feed.next_poll_at = now + timedelta(seconds=max(error.retry_after_seconds, 1.0))
+    elif isinstance(error, FeedGone) or not error.retryable and not isinstance(error, ParseError):
+        feed.status, feed.disabled_reason = FeedStatus.DISABLED, f"{error.kind}: {error}"
+    else:
+        if isinstance(error, FetchError):
+            ctx.coordinator.record_poll_outcome(False)
+        if isinstance(error, FetchError) and ctx.coordinator.probable_outage():
+            # Most polls are failing at once: the network is down, not this feed. Retry soon,
+            # without counting the error, so healthy feeds do not drift into long backoff.
+            feed.next_poll_at = now + timedelta(seconds=ctx.schedule_policy.min_interval_seconds)
+        else:
+            feed.error_count += 1
+            feed.status = status_after_error(feed.error_count, ctx.schedule_policy)
+            feed.next_poll_at = now + backoff_after_error(
+                feed.error_count, policy=ctx.schedule_policy, rng=random.Random()
+            )
+    session.add(feed)
+    session.commit()

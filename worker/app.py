@@ -1,0 +1,97 @@
+"""The Celery app (`celery -A worker.app worker`), its configuration and beat schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from config.settings import Settings, get_settings
+
+DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE = "dispatch", "poll", "publish"
+QUEUES = (DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings, each with the reason it is set."""
+    if settings.task_time_limit_seconds >= settings.visibility_timeout_seconds:
+        raise ValueError(
+            "NEWSWORKER_TASK_TIME_LIMIT_SECONDS must stay below NEWSWORKER_VISIBILITY_TIMEOUT_SECONDS, "
+            "or a late-acked task still running would be redelivered and run twice"
+        )
+    eager = settings.eager
+    return {
+        # Unset broker: embedded mode, every .delay() runs here and now.
+        "broker_url": settings.broker_url or "memory://",
+        "task_always_eager": eager,
+        "task_eager_propagates": True,
+        # Results are never read: tasks report through the store, logs and metrics.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # JSON only: tasks pass ids, and pickle from a shared broker is code execution.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # Polls and publishes are idempotent, so ack after the work: a crash redelivers, loses nothing.
+        "task_acks_late": True,
+        # ...and a child killed mid-task (OOM, SIGKILL) puts its task back instead of dropping it.
+        "task_reject_on_worker_lost": True,
+        # One task at a time per process: polls are long and uneven, prefetching starves others.
+        "worker_prefetch_multiplier": 1,
+        # Limits well below the visibility timeout, so Redis never redelivers a task still running.
+        "task_soft_time_limit": settings.task_soft_time_limit_seconds,
+        "task_time_limit": settings.task_time_limit_seconds,
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            # Retry the broker forever with a cap, instead of failing tasks on a blip.
+            "max_retries": None,
+            "socket_keepalive": True,
+            "health_check_interval": 25,
+        },
+        # Recycle a child that grew past this (a leak or a huge feed), after its current task.
+        "worker_max_memory_per_child": settings.worker_max_memory_per_child_kb,
+        # The default is None in code whatever the docs say: be explicit, keep retrying at startup.
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        # A connection loss cannot ack late tasks; cancel them so they are redelivered, not lost.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Separate queues so ops scale dispatch, polling and publishing independently.
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": POLL_QUEUE,
+        "task_routes": {
+            "newsworker.dispatch_due_feeds": {"queue": DISPATCH_QUEUE},
+            "newsworker.poll_feed": {"queue": POLL_QUEUE},
+            "newsworker.publish_pending": {"queue": PUBLISH_QUEUE},
+            "newsworker.refresh_profile_stories": {"queue": PUBLISH_QUEUE},
+        },
+        # Task events on, so Flower and celery-exporter work unchanged.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        # One active beat: RedBeat holds a Redis lock; a standby takes over when it expires.
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.redis_url or settings.broker_url,
+        "redbeat_lock_timeout": settings.beat_lock_timeout_seconds,
+        "beat_max_loop_interval": 5,
+        "beat_schedule": {
+            "dispatch-due-feeds": {
+                "task": "newsworker.dispatch_due_feeds",
+                "schedule": settings.dispatch_interval_seconds,
+            },
+            "publish-pending": {"task": "newsworker.publish_pending", "schedule": 5.0},
+        },
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """Build the Celery app for these settings."""
+    app = Celery("newsworker", include=["tasks.jobs"])
+    app.conf.update(celery_config(settings or get_settings()))
+    return app
+
+
+app = create_app()

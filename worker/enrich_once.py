@@ -1,0 +1,116 @@
+"""`newsworker enrich`: one article in, one enriched story out; writes nothing."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import inspect
+
+from config.settings import Settings
+from storage.db import create_db_engine
+from tasks.enrich import EntityMatcher, MatchableProfile, attach_profiles, render_story
+from tasks.enrich.profiles import ProfilePolicy, normalize_profile
+from tasks.normalize import normalize_entry
+from tasks.publish import build_story, story_id_for
+from tasks.records import FeedRef, ProfileSnapshot, ProfileSource, RawEntry
+from storage.models import utcnow
+from worker.runtime import normalize_policy
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+STDIN_FEED = "urn:newsworker:enrich"
+
+
+def text_to_html(text: str) -> str:
+    """Plain text to HTML paragraphs, one per non-empty line, escaped."""
+    return "".join(f"<p>{html.escape(line.strip())}</p>" for line in text.splitlines() if line.strip())
+
+
+def _bundled_profiles(settings: Settings) -> tuple[list[MatchableProfile], dict[str, ProfileSnapshot]]:
+    policy = ProfilePolicy(summary_max_chars=settings.profile_summary_max_chars)
+    now = utcnow()
+    matchable: list[MatchableProfile] = []
+    snapshots: dict[str, ProfileSnapshot] = {}
+    for line in (SAMPLES / "profiles.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        p = normalize_profile(json.loads(line), policy=policy)
+        matchable.append(MatchableProfile(p.id, p.type, p.name, tuple(p.aliases), p.prior))
+        snapshots[p.id] = ProfileSnapshot(
+            id=p.id, type=p.type, name=p.name, summary=p.summary, version=p.version, updated_at=now,
+            sources=tuple(ProfileSource(**dict(s)) for s in p.sources),
+        )
+    return matchable, snapshots
+
+
+def _store_has_profiles(settings: Settings) -> bool:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if not path or path == ":memory:" or not Path(path).exists():
+            return False  # never create a database just to read it
+    engine = create_db_engine(url, pool=False)
+    try:
+        if not inspect(engine).has_table("entity_profiles"):
+            return False
+        with engine.connect() as conn:
+            return bool(conn.exec_driver_sql("SELECT 1 FROM entity_profiles LIMIT 1").first())
+    except Exception:  # noqa: BLE001  (an unreachable store falls back to the bundled profiles)
+        return False
+    finally:
+        engine.dispose()
+
+
+def load_profiles(settings: Settings) -> tuple[EntityMatcher, Mapping[str, ProfileSnapshot] | None, str]:
+    """The matcher from the store when it has profiles, else from the bundled samples."""
+    if _store_has_profiles(settings):
+        from storage.db import session_for
+        from storage.profiles import load_matchable_profiles
+
+        with session_for(settings.database_url) as session:
+            return EntityMatcher.build(load_matchable_profiles(session=session)), None, "store"
+    matchable, snapshots = _bundled_profiles(settings)
+    return EntityMatcher.build(matchable), snapshots, "bundled samples"
+
+
+def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
+    """Enrich one article given as JSON (title, text or html, optional url)."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object with title and text or html")
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError("field 'title' is required and must be a non-empty string")
+    body = data.get("html")
+    if body is None and isinstance(data.get("text"), str):
+        body = text_to_html(data["text"])
+    if not isinstance(body, str):
+        raise ValueError("one of 'text' or 'html' is required and must be a string")
+    url = data.get("url") if isinstance(data.get("url"), str) else None
+    now = utcnow()
+    entry = RawEntry(guid=None, link=url, title=title, summary_html=None, content_html=body)
+    article = normalize_entry(
+        entry, feed_url=url or STDIN_FEED, feed_language=None, discovered_at=now,
+        policy=normalize_policy(settings),
+    )
+    matcher, snapshots, _origin = load_profiles(settings)
+    matches = matcher.match(article.text)
+    if snapshots is None:
+        from storage.db import session_for
+        from storage.profiles import load_snapshots
+
+        with session_for(settings.database_url) as session:
+            snapshots = load_snapshots(session=session, ids={m.profile_id for m in matches})
+    entities = attach_profiles(matches, snapshots)
+    return build_story(
+        story_id=story_id_for(canonical_url=article.canonical_url, feed_url=STDIN_FEED, entry_key=article.entry_key),
+        revision=1,
+        event="created",
+        article=article,
+        feed=FeedRef(id=0, url=STDIN_FEED, title="newsworker enrich"),
+        entities=entities,
+        rendered=render_story(title=article.title, text=article.text, entities=entities),
+        occurred_at=now,
+    )

@@ -1,0 +1,77 @@
+"""Profile management behind `newsworker profiles ...`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+
+from config.settings import Settings
+from storage import profiles as profile_store
+from storage.db import session_for
+from storage.models import EntityProfile
+from tasks.enrich.profiles import ProfilePolicy
+
+
+def profile_json(profile: EntityProfile) -> dict[str, Any]:
+    """A profile in the import format (plus version and updated_at)."""
+    return {
+        "id": profile.id,
+        "type": profile.type,
+        "name": profile.name,
+        "aliases": profile.aliases,
+        "summary": profile.summary,
+        "facts": profile.facts,
+        "sources": profile.sources,
+        "prior": profile.prior,
+        "version": profile.version,
+        "updated_at": profile.updated_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def import_profiles_file(
+    settings: Settings, path: Path, *, strict: bool, fmt: str | None, console: Console
+) -> Any:
+    """Import a JSON Lines or CSV file with a progress bar on a terminal."""
+    fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    policy = ProfilePolicy(summary_max_chars=settings.profile_summary_max_chars)
+    size = path.stat().st_size
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"importing {path.name}", total=size)
+        with path.open(encoding="utf-8", newline="") as handle, session_for(settings.database_url) as session:
+
+            def lines() -> Iterator[str]:
+                for line in handle:
+                    progress.advance(task, len(line.encode("utf-8")))
+                    yield line
+
+            report = profile_store.import_profiles(
+                session=session, lines=lines(), fmt=fmt, strict=strict, policy=policy
+            )
+    return report
+
+
+def export_profiles(settings: Settings) -> Iterator[str]:
+    """Every profile as a JSON line."""
+    with session_for(settings.database_url) as session:
+        for profile in profile_store.iter_profiles(session=session):
+            yield json.dumps(profile_json(profile), ensure_ascii=False)
+
+
+def show_profile(settings: Settings, profile_id: str) -> dict[str, Any] | None:
+    """One profile as JSON, or None."""
+    with session_for(settings.database_url) as session:
+        profile = profile_store.get_profile(session=session, profile_id=profile_id)
+        return profile_json(profile) if profile else None
+
+
+def remove_profile(settings: Settings, profile_id: str) -> bool:
+    """Remove one profile; False when there was none."""
+    with session_for(settings.database_url) as session:
+        removed = profile_store.remove_profile(session=session, profile_id=profile_id)
+        session.commit()
+        return removed

@@ -1,0 +1,124 @@
+"""`newsworker run`: poll, process and publish in this process (eager), once or on schedule."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from storage import feeds as feed_store
+from storage.models import utcnow
+from tasks.pipeline import PollOutcome, poll_feed
+from worker.runtime import Runtime
+
+log = logging.getLogger("newsworker.run")
+LEASE = timedelta(minutes=15)
+
+
+@dataclass
+class RunSummary:
+    """Totals of one round: feeds, entries, new stories, entities, time."""
+
+    feeds: int = 0
+    entries: int = 0
+    new_stories: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    entities: int = 0
+    published: int = 0
+    seconds: float = 0.0
+    outcomes: list[PollOutcome] = field(default_factory=list)
+
+    def add(self, outcome: PollOutcome) -> None:
+        """Count one poll."""
+        self.feeds += 1
+        self.entries += outcome.new + outcome.updated + outcome.duplicate + outcome.unchanged
+        self.new_stories += outcome.new
+        self.updated += outcome.updated
+        self.duplicates += outcome.duplicate
+        self.entities += outcome.entities
+        self.not_modified += outcome.status == "not_modified"
+        self.errors += outcome.status == "error"
+        self.outcomes.append(outcome)
+
+    def table(self) -> Table:
+        """The summary as a rich table."""
+        table = Table("feeds", "entries", "new stories", "updated", "duplicates", "entities attached",
+                      "errors", "published", "time taken", title="newsworker run")
+        table.add_row(*(str(v) for v in (
+            self.feeds, self.entries, self.new_stories, self.updated, self.duplicates,
+            self.entities, self.errors, self.published,
+        )), f"{self.seconds:.2f} s")
+        return table
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly totals."""
+        return {k: v for k, v in self.__dict__.items() if k != "outcomes"}
+
+
+def publish_all(runtime: Runtime) -> int:
+    """Relay the whole outbox to every sink; returns how many deliveries were sent."""
+    from tasks.publish.relay import publish_pending
+
+    sent = 0
+    while True:
+        report = publish_pending(
+            session_factory=runtime.session,
+            sinks=runtime.sinks,
+            batch_size=runtime.settings.publish_batch_size,
+            max_attempts=runtime.settings.webhook_max_attempts,
+        )
+        batch = report.total_sent if hasattr(report, "total_sent") else 0
+        sent += batch
+        if batch == 0:
+            return sent
+
+
+def run_once(runtime: Runtime, *, all_feeds: bool = False, console: Console | None = None) -> RunSummary:
+    """Poll every due (or, with all_feeds, every active) feed once, then publish everything."""
+    started = time.perf_counter()
+    summary = RunSummary()
+    with runtime.session() as session:
+        ids = feed_store.claim_due_feeds(
+            session=session, now=utcnow(), limit=10_000_000, lease=LEASE, include_not_due=all_feeds
+        )
+    progress = Progress(console=console, transient=True, disable=console is None or not console.is_terminal)
+    with progress:
+        task = progress.add_task("polling feeds", total=len(ids))
+        for feed_id in ids:
+            summary.add(poll_feed(runtime.context, feed_id))
+            progress.advance(task)
+    if console is not None and not console.is_terminal and ids:
+        log.info("polled feeds", extra={"feeds": len(ids)})
+    summary.published = publish_all(runtime)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def run_loop(runtime: Runtime, *, console: Console, max_sleep_seconds: float = 30.0) -> None:
+    """Poll feeds as they come due, publish, and sleep until the next one; stops on SIGINT/SIGTERM."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    console.print("newsworker run: polling feeds on their schedules (Ctrl-C stops)")
+    while not stop.is_set():
+        summary = run_once(runtime)
+        if summary.feeds:
+            log.info("round done", extra=summary.as_dict())
+        with runtime.session() as session:
+            feeds = feed_store.list_feeds(session=session)
+        upcoming = [f.next_poll_at for f in feeds if f.status in ("active", "failing")]
+        wait = max_sleep_seconds
+        if upcoming:
+            wait = min(wait, max(0.5, (min(upcoming) - utcnow()).total_seconds()))
+        stop.wait(wait)

@@ -1,0 +1,186 @@
+"""Process set-up: one pipeline context per process, with the entity matcher built once.
+
+In a prefork worker the matcher is built in the parent before the children fork, so they share
+its memory; a child rebuilds only when the store's profile version changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from config.settings import Settings, get_settings
+from storage.coordination import Coordinator
+from storage.db import get_engine
+from storage.profiles import load_matchable_profiles, profiles_version
+from tasks import metrics
+from tasks.enrich import EnrichPolicy, EntityMatcher
+from tasks.fetch import Fetcher, FetchPolicy
+from tasks.normalize import NormalizePolicy
+from tasks.pipeline import PipelineContext
+from tasks.publish.sinks import JsonlFileSink, RedisStreamSink, Sink, WebhookSink
+from tasks.schedule import SchedulePolicy
+
+log = logging.getLogger("newsworker.runtime")
+
+
+@dataclass
+class MatcherCache:
+    """The process's entity matcher, rebuilt only when the profile set's version changes."""
+
+    matcher: EntityMatcher | None = None
+    version: str | None = None
+    checked_at: float = 0.0
+    check_every_seconds: float = 5.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, session: Session) -> EntityMatcher:
+        """The current matcher; checks the store's version at most every few seconds."""
+        now = time.monotonic()
+        if self.matcher is not None and now - self.checked_at < self.check_every_seconds:
+            return self.matcher
+        with self._lock:
+            version = profiles_version(session=session)
+            self.checked_at = now
+            if self.matcher is None or version != self.version:
+                self.build(session, version)
+            assert self.matcher is not None
+            return self.matcher
+
+    def build(self, session: Session, version: str | None = None) -> EntityMatcher:
+        """Build from the store now."""
+        started = time.perf_counter()
+        profiles = load_matchable_profiles(session=session)
+        self.matcher = EntityMatcher.build(profiles)
+        self.version = version if version is not None else profiles_version(session=session)
+        elapsed = time.perf_counter() - started
+        metrics.MATCHER_BUILD_SECONDS.set(elapsed)
+        metrics.MATCHER_ALIASES.set(getattr(self.matcher, "alias_count", 0))
+        log.info(
+            "entity matcher built",
+            extra={"profiles": len(profiles), "seconds": round(elapsed, 3), "pid": os.getpid()},
+        )
+        return self.matcher
+
+
+def build_sinks(settings: Settings) -> list[Sink]:
+    """The sinks these settings ask for: JSON Lines file, Redis Stream, webhooks."""
+    sinks: list[Sink] = []
+    if settings.jsonl_path is not None:
+        sinks.append(JsonlFileSink(Path(settings.jsonl_path)))
+    if settings.redis_url:
+        sinks.append(RedisStreamSink(settings.redis_url, settings.stream_name, settings.stream_maxlen))
+    sinks.extend(WebhookSink(w.name, w.url, w.secret) for w in settings.webhooks)
+    return sinks
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """Map settings onto the fetcher's policy."""
+    return FetchPolicy(
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        total_timeout=settings.total_timeout_seconds,
+        max_body_bytes=settings.max_body_bytes,
+        max_redirects=settings.max_redirects,
+        allow_private_addresses=settings.allow_private_addresses,
+        allow_file_urls=settings.allow_file_urls,
+        user_agent=settings.user_agent,
+    )
+
+
+def schedule_policy(settings: Settings) -> SchedulePolicy:
+    """Map settings onto the scheduler's policy."""
+    return SchedulePolicy(
+        min_interval_seconds=settings.min_interval_seconds,
+        max_interval_seconds=settings.max_interval_seconds,
+        default_interval_seconds=settings.default_interval_seconds,
+        max_backoff_seconds=settings.max_backoff_seconds,
+        failing_after_errors=settings.failing_after_errors,
+    )
+
+
+def normalize_policy(settings: Settings) -> NormalizePolicy:
+    """Map settings onto the normalizer's policy."""
+    return NormalizePolicy(
+        tracking_params=settings.tracking_params,
+        future_date_tolerance=timedelta(seconds=settings.future_date_tolerance_seconds),
+        max_title_chars=settings.max_title_chars,
+        max_text_chars=settings.max_text_chars,
+        max_summary_chars=settings.max_summary_chars,
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything one process holds: settings, engine, context, sinks."""
+
+    settings: Settings
+    context: PipelineContext
+    matchers: MatcherCache
+    sinks: list[Sink]
+
+    def session(self) -> Session:
+        """A new session on the process's engine."""
+        return Session(get_engine(self.settings.database_url), expire_on_commit=False)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Assemble a Runtime from settings."""
+    matchers = MatcherCache()
+    sinks = build_sinks(settings)
+
+    def session_factory() -> Session:
+        return Session(get_engine(settings.database_url), expire_on_commit=False)
+
+    coordinator = Coordinator(
+        settings.redis_url or settings.broker_url,
+        requests_per_second=settings.host_requests_per_second,
+        per_host_overrides=settings.host_requests_per_second_overrides,
+        outage_min_polls=settings.outage_min_polls,
+        outage_failure_ratio=settings.outage_failure_ratio,
+    )
+    context = PipelineContext(
+        session_factory=session_factory,
+        fetcher=Fetcher(fetch_policy(settings)),
+        coordinator=coordinator,
+        matcher=matchers.get,
+        sink_names=tuple(sink.name for sink in sinks),
+        normalize_policy=normalize_policy(settings),
+        schedule_policy=schedule_policy(settings),
+        enrich_policy=EnrichPolicy(min_confidence=settings.entity_min_confidence),
+        redirect_confirmations=settings.permanent_redirect_confirmations,
+        feed_lock_seconds=settings.feed_lock_seconds,
+        dedupe_across_feeds=settings.dedupe_across_feeds,
+        near_duplicate_threshold=settings.near_duplicate_threshold,
+    )
+    return Runtime(settings=settings, context=context, matchers=matchers, sinks=sinks)
+
+
+_current: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime, built from the environment on first use."""
+    global _current  # noqa: PLW0603  (one runtime per process is the point)
+    if _current is None:
+        _current = build_runtime(get_settings())
+    return _current
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install the process-wide runtime (the CLI and tests build it from their own settings)."""
+    global _current  # noqa: PLW0603
+    _current = runtime
+
+
+def describe(runtime: Runtime) -> dict[str, Any]:
+    """A short description for logs."""
+    return {"sinks": [s.name for s in runtime.sinks], "eager": runtime.settings.eager}

@@ -1,0 +1,25 @@
+"""Entity enrichment: find profile mentions in article text, resolve them, attach snapshots."""
+
+from tasks.enrich.matcher import EntityMatcher, MatchableProfile
+from tasks.enrich.policy import EnrichPolicy
+from tasks.enrich.profiles import (
+    ProfileInput,
+    ProfilePolicy,
+    matchable_from_input,
+    normalize_profile,
+    read_profile_lines,
+)
+from tasks.enrich.render import attach_profiles, render_story
+
+__all__ = [
+    "EnrichPolicy",
+    "EntityMatcher",
+    "MatchableProfile",
+    "ProfileInput",
+    "ProfilePolicy",
+    "attach_profiles",
+    "matchable_from_input",
+    "normalize_profile",
+    "read_profile_lines",
+    "render_story",
+]

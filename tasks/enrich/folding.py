@@ -1,0 +1,66 @@
+"""Fold text for matching: lower case, no diacritics, punctuation as spaces, offsets kept."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_ASCII_PUNCT = re.compile(r"[^0-9a-z \x80-\U0010ffff]")
+# Letters that NFKD does not decompose but readers treat as their base letter.
+_EXTRA_BASE = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ı": "i", "ħ": "h"})
+
+
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    """The folded form of one character: a letter or digit without marks, else a space."""
+    if char.isspace():
+        return " "
+    base = "".join(
+        c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+    ).lower()
+    base = base.translate(_EXTRA_BASE)
+    if not base:
+        return ""  # a lone combining mark disappears
+    if not all(c.isalnum() for c in base):
+        return " "
+    return base
+
+
+def _fold_match(match: re.Match[str]) -> str:
+    return _fold_char(match.group())
+
+
+def fold_text(text: str) -> tuple[str, list[int] | None]:
+    """Fold text; return it and, only when lengths differ, a map from folded to original index.
+
+    The map has one entry per folded character plus one for the end, so a folded span [s, e)
+    is the original span [map[s], map[e]).
+    """
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        folded = _NON_ASCII.sub(_fold_match, lowered) if not lowered.isascii() else lowered
+        folded = _ASCII_PUNCT.sub(" ", folded)
+        if len(folded) == len(text):
+            return folded, None
+    return _fold_with_offsets(text)
+
+
+def _fold_with_offsets(text: str) -> tuple[str, list[int]]:
+    parts: list[str] = []
+    offsets: list[int] = []
+    for index, char in enumerate(text):
+        lowered = char.lower()
+        folded = "".join(_fold_char(c) for c in lowered)
+        folded = "".join(c if c.isalnum() else " " for c in folded)
+        parts.append(folded)
+        offsets.extend([index] * len(folded))
+    offsets.append(len(text))
+    return "".join(parts), offsets
+
+
+def fold_alias(alias: str) -> str:
+    """The folded, space-normalized form of an alias, as the automaton stores it."""
+    folded, _ = fold_text(alias)
+    return " ".join(folded.split())

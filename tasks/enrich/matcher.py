@@ -1,0 +1,322 @@
+"""The alias automaton: one Aho-Corasick automaton over every folded alias of the store."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import re
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick_rs
+
+from tasks.enrich.folding import fold_alias, fold_text
+from tasks.enrich.policy import EnrichPolicy
+from tasks.records import EntityMatch
+
+KIND_FULL = 0  # the profile name or an explicit alias
+KIND_ACRONYM = 1  # an all-caps alias such as APEC or G20: matches only in upper case
+KIND_SHORT = 2  # a surname or given name derived from a person's name
+
+PROFILE_TYPES = ("person", "organization", "place", "other")
+_TOKEN = re.compile(r"[^\W_]+")
+_FORMAT_VERSION = 1
+# Particles that are never a short form on their own ("de", "van", "bin").
+_NAME_PARTICLES = frozenset(
+    "de da del della der di du la le van von bin binti al el ibn mac st".split()  # noqa: SIM905
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchableProfile:
+    """What the matcher needs to know of a profile (no summary, no sources)."""
+
+    id: str
+    type: str
+    name: str
+    aliases: tuple[str, ...]
+    prior: float | None
+    # Folded cue words (nationality, office) read from the profile, for disambiguation.
+    cues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AliasEntry:
+    """One (alias, profile) pair the automaton reported at a span."""
+
+    profile: int
+    kind: int
+    caps_mask: int
+    token_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A span of the text with the aliases that fit it, after the case rules."""
+
+    start: int
+    end: int
+    folded_start: int
+    folded_end: int
+    entries: tuple[AliasEntry, ...]
+
+
+def is_acronym(alias: str) -> bool:
+    """True for all-caps aliases like APEC, WHO, G20: they match only in upper case."""
+    letters = [c for c in alias if c.isalpha()]
+    return (
+        len(letters) >= 2 and all(c.isupper() for c in letters) and all(c.isalnum() for c in alias)
+    )
+
+
+def caps_mask(alias: str) -> int:
+    """A bit per alias token that starts with a capital: the text must capitalise it too."""
+    mask = 0
+    for index, token in enumerate(_TOKEN.findall(alias)[:31]):
+        if token[0].isupper() or token[0].isdigit():
+            mask |= 1 << index
+    return mask
+
+
+def short_forms(name: str) -> tuple[str, ...]:
+    """Surname and given-name candidates of a person's name: its first and last tokens.
+
+    Both ends are kept because the family name comes first in many names (Xi Jinping, Kim Jong
+    Un) and last in others; resolution only trusts them after a full mention or when distinctive.
+    """
+    tokens = [t for t in name.replace(",", " ").split() if t.strip(".")]
+    if len(tokens) < 2:
+        return ()
+    forms = []
+    for token in (tokens[0], tokens[-1]):
+        if token.lower().strip(".") in _NAME_PARTICLES or len(token.strip(".")) < 2:
+            continue
+        if token.endswith(".") or not token[0].isupper():
+            continue
+        forms.append(token)
+    return tuple(dict.fromkeys(forms))
+
+
+class EntityMatcher:
+    """Find and resolve mentions of stored profiles in an article's plain text."""
+
+    def __init__(
+        self,
+        *,
+        patterns: list[str],
+        profile_ids: list[str],
+        profile_types: array[int],
+        priors: array[float],
+        cues: list[str],
+        entry_head: array[int],
+        entry_next: array[int],
+        entry_profile: array[int],
+        entry_kind: array[int],
+        entry_caps: array[int],
+        entry_tokens: array[int],
+        policy: EnrichPolicy | None = None,
+    ) -> None:
+        self._automaton = ahocorasick_rs.AhoCorasick(patterns, store_patterns=False)
+        # One string instead of a million small objects: forked children never touch it.
+        self._pattern_blob = "\n".join(patterns)
+        self._pattern_count = len(patterns)
+        self.profile_ids = profile_ids
+        self.profile_types = profile_types
+        self.priors = priors
+        self.cues = cues
+        self._entry_head = entry_head
+        self._entry_next = entry_next
+        self._entry_profile = entry_profile
+        self._entry_kind = entry_kind
+        self._entry_caps = entry_caps
+        self._entry_tokens = entry_tokens
+        self.policy = policy or EnrichPolicy()
+
+    @property
+    def profile_count(self) -> int:
+        """How many profiles the matcher knows."""
+        return len(self.profile_ids)
+
+    @property
+    def alias_count(self) -> int:
+        """How many (alias, profile) pairs the automaton holds, derived short forms included."""
+        return len(self._entry_profile)
+
+    @property
+    def pattern_count(self) -> int:
+        """How many distinct folded patterns the automaton holds."""
+        return self._pattern_count
+
+    @classmethod
+    def build(
+        cls, profiles: Iterable[MatchableProfile], *, policy: EnrichPolicy | None = None
+    ) -> EntityMatcher:
+        """Build the automaton over every profile's name, aliases and derived short forms."""
+        builder = _Builder()
+        for profile in profiles:
+            builder.add(profile)
+        return builder.finish(policy)
+
+    def save(self, path: str | Path) -> None:
+        """Persist the folded patterns and tables, so a later load skips folding."""
+        state = {
+            "format": _FORMAT_VERSION,
+            "patterns": self._pattern_blob.split("\n"),
+            "profile_ids": self.profile_ids,
+            "profile_types": self.profile_types,
+            "priors": self.priors,
+            "cues": self.cues,
+            "entry_head": self._entry_head,
+            "entry_next": self._entry_next,
+            "entry_profile": self._entry_profile,
+            "entry_kind": self._entry_kind,
+            "entry_caps": self._entry_caps,
+            "entry_tokens": self._entry_tokens,
+        }
+        target = Path(path)
+        partial = target.with_suffix(target.suffix + ".partial")
+        with partial.open("wb") as handle:
+            pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(target)
+
+    @classmethod
+    def load(cls, path: str | Path, *, policy: EnrichPolicy | None = None) -> EntityMatcher:
+        """Load a build saved by save(); only our own cache files may be given here."""
+        with Path(path).open("rb") as handle:
+            state = pickle.load(handle)  # noqa: S301 - a cache file this process family wrote
+        if not isinstance(state, dict) or state.get("format") != _FORMAT_VERSION:
+            raise ValueError(f"{path} is not a matcher build of format {_FORMAT_VERSION}")
+        del state["format"]
+        return cls(**state, policy=policy)
+
+    def candidates(self, text: str) -> list[Candidate]:
+        """Every alias occurrence at word boundaries that passes the case rules, overlapping."""
+        folded, offsets = fold_text(text)
+        found = self._automaton.find_matches_as_indexes(f" {folded} ", overlapping=True)
+        result: list[Candidate] = []
+        for pattern, start, end in found:
+            folded_start, folded_end = start, end - 2
+            if offsets is None:
+                orig_start, orig_end = folded_start, folded_end
+            else:
+                orig_start, orig_end = offsets[folded_start], offsets[folded_end]
+            span = text[orig_start:orig_end]
+            entries = self._entries_fitting(pattern, span)
+            if entries:
+                result.append(Candidate(orig_start, orig_end, folded_start, folded_end, entries))
+        return result
+
+    def _entries_fitting(self, pattern: int, span: str) -> tuple[AliasEntry, ...]:
+        tokens = _TOKEN.findall(span)
+        span_upper = span.isupper()
+        fitting: list[AliasEntry] = []
+        entry = self._entry_head[pattern]
+        while entry >= 0:
+            kind = self._entry_kind[entry]
+            mask = self._entry_caps[entry]
+            count = self._entry_tokens[entry]
+            ok = span_upper if kind == KIND_ACRONYM else _capitalised_as(tokens, mask, count)
+            if ok:
+                fitting.append(AliasEntry(self._entry_profile[entry], kind, mask, count))
+            entry = self._entry_next[entry]
+        return tuple(fitting)
+
+    def match(self, text: str, *, policy: EnrichPolicy | None = None) -> list[EntityMatch]:
+        """The profiles the text mentions, with confidence and mentions, in first-mention order."""
+        from tasks.enrich.resolution import resolve
+
+        return resolve(text, self.candidates(text), self, policy or self.policy)
+
+    def prior_of(self, profile: int) -> float | None:
+        """The profile's popularity prior, or None."""
+        value = self.priors[profile]
+        return None if math.isnan(value) else value
+
+    def type_of(self, profile: int) -> str:
+        """The profile's type name."""
+        return PROFILE_TYPES[self.profile_types[profile]]
+
+
+def _capitalised_as(tokens: list[str], mask: int, count: int) -> bool:
+    if len(tokens) != count:
+        # Folding changed the token count (rare scripts): fall back to the first letter.
+        return bool(tokens) and tokens[0][0].isupper()
+    for index, token in enumerate(tokens[:31]):
+        if mask >> index & 1 and not (token[0].isupper() or token[0].isdigit()):
+            return False
+    return True
+
+
+class _Builder:
+    """Accumulates patterns and entry tables without per-pattern Python lists."""
+
+    def __init__(self) -> None:
+        self.pattern_index: dict[str, int] = {}
+        self.patterns: list[str] = []
+        self.profile_ids: list[str] = []
+        self.profile_types = array("B")
+        self.priors = array("f")
+        self.cues: list[str] = []
+        self.entry_head = array("i")
+        self.entry_next = array("i")
+        self.entry_profile = array("i")
+        self.entry_kind = array("B")
+        self.entry_caps = array("I")
+        self.entry_tokens = array("B")
+
+    def add(self, profile: MatchableProfile) -> None:
+        index = len(self.profile_ids)
+        self.profile_ids.append(profile.id)
+        kind_index = PROFILE_TYPES.index(profile.type) if profile.type in PROFILE_TYPES else 3
+        self.profile_types.append(kind_index)
+        self.priors.append(math.nan if profile.prior is None else profile.prior)
+        self.cues.append(" ".join(profile.cues))
+        seen: set[tuple[str, bool]] = set()
+        for alias in (profile.name, *profile.aliases):
+            kind = KIND_ACRONYM if is_acronym(alias) else KIND_FULL
+            self._add_entry(alias, index, kind, seen)
+        if profile.type == "person":
+            for form in short_forms(profile.name):
+                self._add_entry(form, index, KIND_SHORT, seen)
+
+    def _add_entry(self, alias: str, profile: int, kind: int, seen: set[tuple[str, bool]]) -> None:
+        folded = fold_alias(alias)
+        key = (folded, kind == KIND_SHORT)
+        if not folded or key in seen or (folded, False) in seen:
+            return
+        seen.add(key)
+        pattern = self.pattern_index.get(folded)
+        if pattern is None:
+            pattern = len(self.patterns)
+            self.pattern_index[folded] = pattern
+            self.patterns.append(f" {folded} ")
+            self.entry_head.append(-1)
+        self.entry_next.append(self.entry_head[pattern])
+        self.entry_head[pattern] = len(self.entry_profile)
+        self.entry_profile.append(profile)
+        self.entry_kind.append(kind)
+        self.entry_caps.append(caps_mask(alias))
+        self.entry_tokens.append(min(folded.count(" ") + 1, 255))
+
+    def finish(self, policy: EnrichPolicy | None) -> EntityMatcher:
+        self.pattern_index.clear()
+        if not self.patterns:
+            # The automaton needs one pattern; this one can never match folded text.
+            self.patterns.append("\0")
+            self.entry_head.append(-1)
+        return EntityMatcher(
+            patterns=self.patterns,
+            profile_ids=self.profile_ids,
+            profile_types=self.profile_types,
+            priors=self.priors,
+            cues=self.cues,
+            entry_head=self.entry_head,
+            entry_next=self.entry_next,
+            entry_profile=self.entry_profile,
+            entry_kind=self.entry_kind,
+            entry_caps=self.entry_caps,
+            entry_tokens=self.entry_tokens,
+            policy=policy,
+        )

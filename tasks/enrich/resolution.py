@@ -1,0 +1,296 @@
+"""Decide which profile each mention means: longest match, case and context rules, coreference."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tasks.enrich.matcher import KIND_ACRONYM, KIND_SHORT, Candidate
+from tasks.enrich.policy import EnrichPolicy
+from tasks.records import EntityMatch, Mention
+
+if TYPE_CHECKING:
+    from tasks.enrich.matcher import EntityMatcher
+
+# Words that introduce a name without being part of it.
+TITLE_WORDS = frozenset(
+    """president minister premier chancellor king queen prince princess emperor empress pope
+    mr mrs ms miss mx dr sir dame lord lady senator sen rep representative congressman
+    congresswoman governor gov mayor general gen admiral colonel col captain capt lieutenant
+    sergeant secretary chairman chairwoman chair leader ceo founder judge justice speaker
+    ambassador envoy commissioner director chief vice deputy former late prof professor rev
+    reverend sheikh crown elect coach ayatollah cardinal bishop archbishop chancellor""".split()  # noqa: SIM905
+)
+# Capitalised words that open sentences and clauses without being part of a name.
+FUNCTION_WORDS = frozenset(
+    """the a an in on at for by with from to and but or nor of as when after before while since
+    if then so yet this that these those its his her their our my your both all new meanwhile
+    yesterday today tonight also why how what where who whom whose which under over about
+    between against during without within despite though although because until unlike like
+    according says said unless once every each some many most several no not there here it
+    he she they we i you""".split()  # noqa: SIM905
+)
+# Words after a bare capitalised name that show it is acting as a name ("Target said").
+NAME_EVIDENCE_WORDS = frozenset(
+    """said says say told tells added adds announced announces reported reports plans planned
+    will would could can may might has had have is was called calls urged urges warned warns
+    expects expected confirmed confirms denied denies launched launches agreed agrees declined
+    declines posted posts raised raises cut cuts rose fell shares stock spokesperson spokesman
+    spokeswoman chief executive executives boss chairman founder itself himself herself
+    wrote writes argued argues insisted insists vowed vows""".split()  # noqa: SIM905
+)
+_WORD_AFTER = re.compile(r"\s+([^\W\d_][\w-]*)")
+_WORD_BEFORE = re.compile(r"([^\W\d_][\w.]*)[ \-]$")
+_POSSESSIVE_AFTER = re.compile(r"['’]s?\b")
+_SENTENCE_END = frozenset('.!?:;\n\r"“”')
+
+CONFIDENCE_FULL_NAME = 0.95
+CONFIDENCE_SINGLE_ALIAS = 0.9
+CONFIDENCE_COREFERENCE = 0.9
+CONFIDENCE_COREFERENCE_SEVERAL = 0.8
+
+
+@dataclass
+class _Attached:
+    confidence: float = 0.0
+    mentions: list[Mention] = field(default_factory=list)
+
+
+def longest_non_overlapping(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Keep the longest spans; among equal lengths the leftmost; no two overlap."""
+    taken: list[Candidate] = []
+    occupied: list[tuple[int, int]] = []
+    for candidate in sorted(candidates, key=lambda c: (c.start - c.end, c.start)):
+        if any(candidate.start < end and start < candidate.end for start, end in occupied):
+            continue
+        taken.append(candidate)
+        occupied.append((candidate.start, candidate.end))
+    taken.sort(key=lambda c: c.start)
+    return taken
+
+
+def is_sentence_initial(text: str, start: int) -> bool:
+    """True when only spaces and opening quotes separate start from a sentence boundary."""
+    index = start - 1
+    while index >= 0 and (text[index] in " \t'‘\"“(" and text[index] not in "\n"):
+        index -= 1
+    return index < 0 or text[index] in _SENTENCE_END
+
+
+def word_after(text: str, end: int) -> str | None:
+    """The word right after end, separated only by spaces or one hyphen, or None."""
+    if end < len(text) and text[end] == "-":
+        match = re.match(r"([^\W\d_][\w]*)", text[end + 1 : end + 40])
+        return match.group(1) if match else None
+    match = _WORD_AFTER.match(text, end, min(len(text), end + 40))
+    if match is None or "\n" in text[end : match.start(1)]:
+        return None
+    return match.group(1)
+
+
+def word_before(text: str, start: int) -> str | None:
+    """The word right before start, separated only by one space or hyphen, or None."""
+    match = _WORD_BEFORE.search(text[max(0, start - 40) : start])
+    return match.group(1) if match else None
+
+
+def _is_headline_caps(text: str, candidate: Candidate) -> bool:
+    span = text[candidate.start : candidate.end]
+    if not span.isupper():
+        return False
+    neighbours = (word_before(text, candidate.start), word_after(text, candidate.end))
+    return any(w is not None and len(w) > 1 and w.isupper() for w in neighbours)
+
+
+def inside_longer_name(text: str, candidate: Candidate) -> bool:
+    """True when the span is only the head or tail of a longer capitalised name ("Adams Hall")."""
+    if all(entry.kind == KIND_ACRONYM for entry in candidate.entries):
+        return False
+    if _is_headline_caps(text, candidate):
+        return False
+    after = word_after(text, candidate.end)
+    if after is not None and after[0].isupper():
+        return True
+    before = word_before(text, candidate.start)
+    if before is None or not before[0].isupper():
+        return False
+    bare = before.rstrip(".").lower()
+    if bare in TITLE_WORDS or bare in FUNCTION_WORDS:
+        return False
+    return not before.isupper() or len(before) < 2
+
+
+def has_name_evidence(text: str, candidate: Candidate) -> bool:
+    """A bare capitalised word acts as a name: a possessive or a verb of saying follows it."""
+    if _POSSESSIVE_AFTER.match(text, candidate.end):
+        return True
+    after = word_after(text, candidate.end)
+    return after is not None and after.lower() in NAME_EVIDENCE_WORDS
+
+
+def _title_before(text: str, start: int) -> bool:
+    window = re.findall(r"[^\W\d_]+", text[max(0, start - 40) : start])[-3:]
+    return any(word.lower() in TITLE_WORDS for word in window)
+
+
+class _Resolver:
+    """One article's resolution state."""
+
+    def __init__(self, text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> None:
+        self.text = text
+        self.matcher = matcher
+        self.policy = policy
+        self.attached: dict[int, _Attached] = {}
+        # Start offsets of accepted full mentions, per profile: the anchors for short forms.
+        self.anchors: dict[int, list[int]] = {}
+
+    def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
+        record = self.attached.setdefault(profile, _Attached())
+        record.confidence = max(record.confidence, confidence)
+        span = self.text[candidate.start : candidate.end]
+        record.mentions.append(Mention(span, candidate.start, candidate.end))
+
+    def risky_single_word(self, candidate: Candidate, token_count: int, kind: int) -> bool:
+        """Capitalisation says little here: sentence start or an all-caps run."""
+        if token_count > 1 or kind == KIND_ACRONYM:
+            return False
+        span = self.text[candidate.start : candidate.end]
+        return is_sentence_initial(self.text, candidate.start) or span.isupper()
+
+    def full_mentions(self, spans: Sequence[Candidate]) -> list[tuple[Candidate, int]]:
+        """Attach unambiguous full names and aliases; return the risky ones for later."""
+        deferred: list[tuple[Candidate, int]] = []
+        for candidate in spans:
+            full = [e for e in candidate.entries if e.kind != KIND_SHORT]
+            profiles = sorted({e.profile for e in full})
+            if not profiles:
+                continue
+            entry = full[0]
+            span = self.text[candidate.start : candidate.end]
+            lone_caps = entry.kind != KIND_ACRONYM and entry.token_count == 1 and span.isupper()
+            if lone_caps and (len(span) < 3 or not _is_headline_caps(self.text, candidate)):
+                continue  # an all-caps word in running text is some other acronym
+            if len(profiles) > 1:
+                self.ambiguous(candidate, profiles)
+                continue
+            if self.risky_single_word(candidate, entry.token_count, entry.kind):
+                deferred.append((candidate, profiles[0]))
+                continue
+            confidence = CONFIDENCE_FULL_NAME if entry.token_count > 1 else CONFIDENCE_SINGLE_ALIAS
+            self.attach(profiles[0], candidate, confidence)
+            self.anchors.setdefault(profiles[0], []).append(candidate.start)
+        return deferred
+
+    def deferred_mentions(self, deferred: Sequence[tuple[Candidate, int]]) -> None:
+        """Risky bare words attach when the text shows they act as a name."""
+        for candidate, profile in deferred:
+            if profile in self.anchors or has_name_evidence(self.text, candidate):
+                self.attach(profile, candidate, CONFIDENCE_SINGLE_ALIAS - 0.1)
+                self.anchors.setdefault(profile, []).append(candidate.start)
+
+    def short_mentions(self, spans: Sequence[Candidate]) -> None:
+        """Surnames and short forms: coreference first, then distinctive names, then cues."""
+        for candidate in spans:
+            if any(e.kind != KIND_SHORT for e in candidate.entries):
+                continue
+            profiles = sorted({e.profile for e in candidate.entries})
+            anchored = [p for p in profiles if p in self.anchors]
+            if anchored and self.policy.coreference:
+                self.coreference(candidate, anchored)
+            elif self.policy.cues_and_priors:
+                self.short_without_anchor(candidate, profiles)
+
+    def coreference(self, candidate: Candidate, anchored: list[int]) -> None:
+        if len(anchored) == 1:
+            self.attach(anchored[0], candidate, CONFIDENCE_COREFERENCE)
+            return
+
+        def distance(profile: int) -> tuple[int, int]:
+            before = [s for s in self.anchors[profile] if s < candidate.start]
+            if before:
+                return (0, candidate.start - max(before))
+            return (1, min(self.anchors[profile]) - candidate.start)
+
+        self.attach(min(anchored, key=distance), candidate, CONFIDENCE_COREFERENCE_SEVERAL)
+
+    def short_without_anchor(self, candidate: Candidate, profiles: list[int]) -> None:
+        span = self.text[candidate.start : candidate.end]
+        if span.isupper() and not _is_headline_caps(self.text, candidate):
+            return  # "UN" is not the short form of "Kim Jong Un"
+        risky = is_sentence_initial(self.text, candidate.start) or span.isupper()
+        if risky and not has_name_evidence(self.text, candidate):
+            return
+        if len(profiles) == 1:
+            if len(span) < 3:
+                return  # two-letter short forms only ever follow a full mention
+            confidence = self.policy.distinctive_surname_confidence
+            if _title_before(self.text, candidate.start):
+                confidence = min(0.85, confidence + 0.15)
+            self.attach(profiles[0], candidate, confidence)
+            return
+        self.ambiguous(candidate, profiles)
+
+    def ambiguous(self, candidate: Candidate, profiles: list[int]) -> None:
+        """Several profiles fit: cue words, title and priors decide, or nothing attaches."""
+        if not self.policy.cues_and_priors:
+            return
+        context = self.context_words(candidate)
+        titled = _title_before(self.text, candidate.start)
+        scores = []
+        for profile in profiles:
+            cues = set(self.matcher.cues[profile].split())
+            prior = self.matcher.prior_of(profile)
+            score = 0.2 if prior is None else max(0.0, prior)
+            score += 0.6 * min(3, len(cues & context))
+            if titled:
+                score *= 1.5 if self.matcher.type_of(profile) == "person" else 0.3
+            scores.append((score, profile))
+        scores.sort(reverse=True)
+        total = sum(score for score, _ in scores)
+        best, profile = scores[0]
+        if total <= 0 or best <= scores[1][0]:
+            return
+        confidence = best / total
+        if confidence >= self.policy.min_confidence:
+            self.attach(profile, candidate, confidence)
+
+    def context_words(self, candidate: Candidate) -> set[str]:
+        """Folded words around the mention, the mention itself excluded."""
+        from tasks.enrich.folding import fold_text
+
+        window = self.policy.context_chars
+        before = self.text[max(0, candidate.start - window) : candidate.start]
+        after = self.text[candidate.end : candidate.end + window]
+        return set(fold_text(before)[0].split()) | set(fold_text(after)[0].split())
+
+    def results(self) -> list[EntityMatch]:
+        matches = []
+        for profile, record in self.attached.items():
+            if record.confidence < self.policy.min_confidence:
+                continue
+            mentions = tuple(sorted(record.mentions, key=lambda m: m.start))
+            matches.append(
+                EntityMatch(
+                    profile_id=self.matcher.profile_ids[profile],
+                    confidence=round(record.confidence, 3),
+                    mentions=mentions,
+                )
+            )
+        matches.sort(key=lambda m: m.mentions[0].start)
+        return matches
+
+
+def resolve(
+    text: str, candidates: Sequence[Candidate], matcher: EntityMatcher, policy: EnrichPolicy
+) -> list[EntityMatch]:
+    """Turn the automaton's candidates into entity matches for one text."""
+    # The longer-name rule runs first, so "President Xi" inside "President Xi Jinping" gives way
+    # to "Xi Jinping" instead of taking the span and then being dropped.
+    spans = longest_non_overlapping([c for c in candidates if not inside_longer_name(text, c)])
+    resolver = _Resolver(text, matcher, policy)
+    deferred = resolver.full_mentions(spans)
+    resolver.deferred_mentions(deferred)
+    resolver.short_mentions(spans)
+    return resolver.results()

@@ -1,0 +1,142 @@
+"""The normalize stage: one RawEntry in, one clean, safe, dated and identified Article out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tasks.errors import ParseError
+from tasks.normalize.citations import link_citation_markers, strip_citation_markers
+from tasks.normalize.content import LINK_REL, clean_plain_text, html_to_text, sanitize_html
+from tasks.normalize.dates import settle_dates
+from tasks.normalize.identity import content_hash, entry_key, guids_look_unstable
+from tasks.normalize.language import article_language
+from tasks.normalize.near_duplicates import (
+    NEAR_DUPLICATE_THRESHOLD,
+    NearDuplicateIndex,
+    similarity,
+    text_signature,
+)
+from tasks.normalize.text_limits import cap_text
+from tasks.normalize.urls import canonical_url, resolve_url
+from tasks.records import Article, RawEntry
+
+__all__ = [
+    "NEAR_DUPLICATE_THRESHOLD",
+    "NearDuplicateIndex",
+    "NormalizePolicy",
+    "guids_look_unstable",
+    "normalize_entry",
+    "similarity",
+    "text_signature",
+]
+
+DEFAULT_TRACKING_PARAMS = (
+    "utm_*",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_hsenc",
+    "_hsmi",
+    "igshid",
+    "yclid",
+    "mkt_tok",
+    "oly_anon_id",
+    "oly_enc_id",
+    "vero_id",
+    "wt_mc",
+    "ref_src",
+)
+INFERRED_TITLE_CHARS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizePolicy:
+    """What normalize_entry strips, caps and tolerates; the lead maps settings onto it."""
+
+    tracking_params: tuple[str, ...] = field(default=DEFAULT_TRACKING_PARAMS)
+    future_date_tolerance: timedelta = timedelta(days=1)
+    max_title_chars: int = 300
+    max_text_chars: int = 100_000
+    max_summary_chars: int = 1_000
+
+
+def _first_paragraph(text: str) -> str:
+    return text.split("\n\n", 1)[0]
+
+
+def normalize_entry(
+    entry: RawEntry,
+    *,
+    feed_url: str,
+    feed_language: str | None,
+    discovered_at: datetime,
+    policy: NormalizePolicy,
+    guid_unstable: bool = False,
+) -> Article:
+    """Return the entry cleaned, sanitized, dated and identified; ParseError if unusable."""
+    base = resolve_url(entry.base_url, feed_url) or resolve_url(feed_url)
+    url = resolve_url(entry.link, base, feed_url)
+    canonical = canonical_url(url, policy.tracking_params)
+
+    body_html = entry.content_html or entry.summary_html or ""
+    content_html = link_citation_markers(sanitize_html(body_html, base), entry.sources, LINK_REL)
+    text, text_truncated = cap_text(html_to_text(content_html), policy.max_text_chars)
+
+    summary_source = (
+        html_to_text(sanitize_html(entry.summary_html, base))
+        if entry.summary_html and entry.content_html
+        else _first_paragraph(text)
+    )
+    summary, _ = cap_text(
+        strip_citation_markers(summary_source, entry.sources), policy.max_summary_chars
+    )
+
+    flags: list[str] = []
+    title = clean_plain_text((entry.title or "").replace("\n", " "))
+    if not title:
+        if not text and not canonical:
+            raise ParseError(
+                f"entry has no title, no link and no content in feed {feed_url}", url=feed_url
+            )
+        title = _first_paragraph(text) or canonical or ""
+        title, _ = cap_text(title.replace("\n", " "), INFERRED_TITLE_CHARS)
+        flags.append("title_inferred")
+    title, title_truncated = cap_text(title, policy.max_title_chars)
+
+    published_at, updated_at, date_flags = settle_dates(
+        entry.published_at,
+        entry.updated_at,
+        published_raw=entry.published_raw,
+        discovered_at=discovered_at,
+        future_tolerance=policy.future_date_tolerance,
+    )
+    flags.extend(date_flags)
+    if title_truncated:
+        flags.append("title_truncated")
+    if text_truncated:
+        flags.append("text_truncated")
+
+    author = clean_plain_text(entry.author) if entry.author else None
+    return Article(
+        entry_key=entry_key(entry.guid, canonical, title, text, guid_unstable=guid_unstable),
+        title=title,
+        url=url,
+        canonical_url=canonical,
+        summary=summary,
+        text=text,
+        content_html=content_html,
+        language=article_language(entry.language, feed_language, text or title),
+        published_at=published_at,
+        updated_at=updated_at,
+        discovered_at=discovered_at,
+        content_hash=content_hash(title, text),
+        author=author or None,
+        flags=tuple(flags),
+        sources=entry.sources,
+        guid=entry.guid,
+    )

@@ -1,0 +1,104 @@
+"""Sanitize entry HTML with an allowlist and derive the plain text enrichment indexes."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+import nh3
+
+ALLOWED_TAGS = frozenset(nh3.ALLOWED_TAGS - {"area", "map"})
+ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer nofollow"
+# Removed together with their content, not just unwrapped.
+CLEAN_CONTENT_TAGS = frozenset({"script", "style", "noscript", "template", "textarea", "title"})
+
+_BLOCK_TAGS = (
+    "p|div|h[1-6]|li|ul|ol|dl|dt|dd|blockquote|pre|table|thead|tbody|tfoot|tr|caption|"
+    "figure|figcaption|article|aside|header|footer|nav|hr|details|summary|hgroup|center"
+)
+_BLOCK_BOUNDARY = re.compile(rf"<(?:/?(?:{_BLOCK_TAGS})\b[^>]*)>", re.IGNORECASE)
+_LINE_BREAK = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
+_CELL_BOUNDARY = re.compile(r"</?t[dh]\b[^>]*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
+# Markup that was escaped in the source (double-escaped feeds) shows up as text: drop it.
+_TAG_LIKE_TEXT = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
+_ACTIVE_TEXT_OPENER = re.compile(r"<(?=\s*/?\s*(?:script|iframe|object|embed|style)\b)", re.I)
+_SCRIPT_SCHEME = re.compile(r"\b(java|vb)script\s*:", re.IGNORECASE)
+_CSS_EXPRESSION = re.compile(r"\bexpression\s*\(", re.IGNORECASE)
+# C0/C1 controls except tab and newline, lone surrogates and non-characters.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_PARAGRAPH_SPLIT = re.compile(r"\n\s*\n\s*")
+
+
+def sanitize_html(fragment: str, base_url: str | None) -> str:
+    """Return fragment cleaned with the allowlist, links and images made absolute."""
+    if not fragment:
+        return ""
+    url_relative: object = "deny"
+    if base_url and urlsplit(base_url).scheme in ("http", "https"):
+        url_relative = ("rewrite_with_base", base_url)
+    try:
+        return nh3.clean(
+            fragment,
+            tags=set(ALLOWED_TAGS),
+            clean_content_tags=set(CLEAN_CONTENT_TAGS),
+            url_schemes=set(ALLOWED_URL_SCHEMES),
+            link_rel=LINK_REL,
+            url_relative=url_relative,  # type: ignore[arg-type]
+        )
+    except ValueError:
+        # A base the URL crate refuses: drop relative URLs rather than keep them unresolved.
+        return nh3.clean(
+            fragment,
+            tags=set(ALLOWED_TAGS),
+            clean_content_tags=set(CLEAN_CONTENT_TAGS),
+            url_schemes=set(ALLOWED_URL_SCHEMES),
+            link_rel=LINK_REL,
+            url_relative="deny",
+        )
+
+
+def clean_plain_text(value: str) -> str:
+    """Strip control characters, normalize to NFC and collapse whitespace, keeping paragraphs."""
+    value = _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    value = value.replace("\u2028", "\n").replace("\u2029", "\n\n")
+    if not value.isascii():
+        value = unicodedata.normalize("NFC", value)
+    paragraphs = []
+    for block in _PARAGRAPH_SPLIT.split(value):
+        lines = [_SPACES.sub(" ", line).strip() for line in block.split("\n")]
+        joined = "\n".join(line for line in lines if line)
+        if joined:
+            paragraphs.append(joined)
+    return "\n\n".join(paragraphs)
+
+
+def defuse_text(value: str) -> str:
+    """Neutralize markup and script URLs that appear as literal text (escaped in the source)."""
+    if "<" in value:
+        value = _TAG_LIKE_TEXT.sub(" ", value)
+        value = _ACTIVE_TEXT_OPENER.sub("\u2039", value)
+    if ":" in value:
+        value = _SCRIPT_SCHEME.sub(r"\1script ", value)
+    if "(" in value:
+        value = _CSS_EXPRESSION.sub("expression (", value)
+    return value
+
+
+def html_to_text(sanitized: str) -> str:
+    """Return the plain text of sanitized HTML: blocks become paragraphs, entities decoded once."""
+    if not sanitized:
+        return ""
+    if "<" in sanitized:
+        marked = _BLOCK_BOUNDARY.sub("\n\n", sanitized)
+        marked = _LINE_BREAK.sub("\n", marked)
+        marked = _CELL_BOUNDARY.sub(" ", marked)
+        marked = _ANY_TAG.sub("", marked)
+    else:
+        marked = sanitized
+    text = html.unescape(marked) if "&" in marked else marked
+    return clean_plain_text(defuse_text(text))

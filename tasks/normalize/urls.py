@@ -1,0 +1,79 @@
+"""Resolve, vet and canonicalize article URLs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+
+SAFE_SCHEMES = frozenset({"http", "https"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Whitespace and C0 controls browsers ignore inside a scheme ("java\tscript:").
+_SCHEME_NOISE = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def resolve_url(raw: str | None, *bases: str | None) -> str | None:
+    """Return raw resolved against the first usable base, or None when it is not http(s)."""
+    if raw is None:
+        return None
+    candidate = _SCHEME_NOISE.sub(" ", raw).strip()
+    if not candidate:
+        return None
+    if " " in candidate:
+        candidate = candidate.replace(" ", "%20")
+    for base in bases:
+        if base and _is_safe(base):
+            candidate = urljoin(base, candidate)
+            break
+    return candidate if _is_safe(candidate) else None
+
+
+def _is_safe(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in SAFE_SCHEMES and bool(parts.hostname)
+
+
+@lru_cache(maxsize=64)
+def _tracking_matcher(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = [re.escape(p.lower()).replace(r"\*", ".*") for p in patterns]
+    return re.compile("(?:" + "|".join(alternatives or ["(?!)"]) + r")\Z")
+
+
+def strip_tracking_params(query: str, patterns: Iterable[str]) -> str:
+    """Drop query parameters whose name matches a tracking pattern; keep the rest in order."""
+    if not query:
+        return query
+    matcher = _tracking_matcher(tuple(patterns))
+    kept = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        name = pair.split("=", 1)[0]
+        if matcher.match(name.lower()):
+            continue
+        kept.append(pair)
+    return "&".join(kept)
+
+
+def canonical_url(url: str | None, tracking_params: Iterable[str]) -> str | None:
+    """Return the canonical form: lowercase scheme/host, no default port, fragment or trackers."""
+    if url is None or not _is_safe(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    # Credentials (user:pass@) are dropped: noise at best, a phishing trick at worst.
+    path = parts.path or "/"
+    query = strip_tracking_params(parts.query, tracking_params)
+    return urlunsplit(SplitResult(scheme, netloc, path, query, ""))

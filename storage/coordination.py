@@ -184,9 +184,7 @@ class Coordinator:
         since = time.time() - self.policy.outage_window_seconds
         if self._redis is not None:
             key = f"{self._prefix}:poll-outcomes"
-            raw = cast(
-                "list[bytes]", self._redis.lrange(key, 0, self.policy.outage_window_size - 1)
-            )
+            raw = self._redis.lrange(key, 0, self.policy.outage_window_size - 1)
             results: list[bool] = []
             for item in raw:
                 stamp, _, flag = item.decode().partition(":")

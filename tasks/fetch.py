@@ -17,7 +17,7 @@ import re
 import socket
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -148,8 +148,14 @@ class _DeadlineStream(httpcore.NetworkStream):
 class _GuardedBackend(httpcore.SyncBackend):
     """Resolves, checks and connects to the checked address; bounds connects by the deadline."""
 
-    def __init__(self, *, allow_private_addresses: bool) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private_addresses: bool,
+        address_allowed: Callable[[str], bool] = is_public_address,
+    ) -> None:
         self._allow_private = allow_private_addresses
+        self._address_allowed = address_allowed
 
     def connect_tcp(
         self,
@@ -163,7 +169,7 @@ class _GuardedBackend(httpcore.SyncBackend):
         if self._allow_private:
             stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
             return _DeadlineStream(stream)
-        addresses = resolve_public_addresses(host, port)
+        addresses = resolve_allowed_addresses(host, port, self._address_allowed)
         last_error: Exception | None = None
         for address in addresses:
             try:
@@ -177,20 +183,28 @@ class _GuardedBackend(httpcore.SyncBackend):
         raise httpcore.ConnectError(f"could not connect to {host}: {last_error}")
 
 
-def resolve_public_addresses(host: str, port: int) -> list[str]:
-    """Resolve host; raise BlockedURL if any of its addresses is not public."""
+def resolve_allowed_addresses(
+    host: str, port: int, address_allowed: Callable[[str], bool]
+) -> list[str]:
+    """Resolve host; raise BlockedURL if any of its addresses is not allowed."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
         raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from e
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    blocked = [a for a in addresses if not is_public_address(a)]
+    blocked = [a for a in addresses if not address_allowed(a)]
     if blocked or not addresses:
         raise BlockedURL(f"host {host} resolves to a non-public address {', '.join(blocked)}")
     return addresses
 
 
-def _build_client(policy: FetchPolicy) -> httpx.Client:
+def _build_client(
+    policy: FetchPolicy, address_allowed: Callable[[str], bool] | None
+) -> httpx.Client:
+    backend = _GuardedBackend(
+        allow_private_addresses=policy.allow_private_addresses and address_allowed is None,
+        address_allowed=address_allowed or is_public_address,
+    )
     transport = httpx.HTTPTransport(retries=0, trust_env=False)
     # Swap in a pool that uses the guarded backend; same settings as httpx's default pool.
     transport._pool = httpcore.ConnectionPool(
@@ -198,7 +212,7 @@ def _build_client(policy: FetchPolicy) -> httpx.Client:
         max_connections=100,
         max_keepalive_connections=50,
         keepalive_expiry=30.0,
-        network_backend=_GuardedBackend(allow_private_addresses=policy.allow_private_addresses),
+        network_backend=backend,
     )
     return httpx.Client(
         transport=transport,
@@ -221,9 +235,15 @@ def _build_client(policy: FetchPolicy) -> httpx.Client:
 class Fetcher:
     """Fetches feed URLs with one pooled httpx client; use as a context manager or close()."""
 
-    def __init__(self, policy: FetchPolicy | None = None) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy | None = None,
+        *,
+        address_allowed: Callable[[str], bool] | None = None,
+    ) -> None:
+        """address_allowed replaces the public-address rule (tests use it to model a network)."""
         self.policy = policy or FetchPolicy()
-        self._client = _build_client(self.policy)
+        self._client = _build_client(self.policy, address_allowed)
 
     def __enter__(self) -> Fetcher:
         return self

@@ -346,3 +346,39 @@ def test_backoff_grows_and_caps() -> None:
     ]
     assert delays == [2, 4, 8, 60]
     assert backoff_delay(500, base_seconds=2, max_seconds=60).total_seconds() == 60
+
+
+class SlowSink:
+    """Records what it was sent, slowly, so concurrent publishers overlap."""
+
+    def __init__(self) -> None:
+        self.name = "redis"
+        self.keys: list[str] = []
+        self._lock = threading.Lock()
+
+    def send(self, events: Sequence[OutboxEventData]) -> list[SendOutcome]:
+        time.sleep(0.02)
+        with self._lock:
+            self.keys.extend(e.idempotency_key for e in events)
+        return [SendOutcome(e.id, ok=True) for e in events]
+
+
+@pytest.mark.postgres
+def test_concurrent_publishers_never_share_a_batch_on_postgres(postgres_url: str) -> None:
+    engine = create_db_engine(postgres_url)
+    SQLModel.metadata.create_all(engine)
+    keys = enqueue(engine, 60, ["redis"])
+    sink = SlowSink()
+    threads = [
+        threading.Thread(
+            target=publish_pending,
+            kwargs={"session_factory": factory(engine), "sinks": [sink], "batch_size": 5},
+        )
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(sink.keys) == sorted(keys)
+    engine.dispose()

@@ -1,0 +1,49 @@
+"""OPML reading (safe, nested) and writing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.errors import ParseError
+from tasks.opml import OpmlFeed, parse_opml, write_opml
+
+OPML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>subs</title></head><body>
+  <outline text="News">
+    <outline text="A &amp; B" type="rss" xmlUrl="https://a.example/feed"/>
+    <outline text="Tech"><outline title="Deep" xmlurl="https://deep.example/rss"/></outline>
+  </outline>
+  <outline text="dup" xmlUrl="https://a.example/feed"/>
+  <outline text="no url"/>
+</body></opml>"""
+
+
+def test_parse_nested_outlines() -> None:
+    assert parse_opml(OPML) == [
+        OpmlFeed("https://a.example/feed", "A & B"),
+        OpmlFeed("https://deep.example/rss", "Deep"),
+    ]
+
+
+def test_round_trip() -> None:
+    feeds = [("https://a.example/feed?x=1&y=2", 'Quote " & <tag>'), ("https://b.example/", None)]
+    assert parse_opml(write_opml(feeds).encode()) == [
+        OpmlFeed("https://a.example/feed?x=1&y=2", 'Quote " & <tag>'),
+        OpmlFeed("https://b.example/", "https://b.example/"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<opml><body><outline xmlUrl="&x;"/></body></opml>',
+        b'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><opml><body>'
+        b'<outline xmlUrl="&b;"/></body></opml>',
+        b"<opml><body><outline",
+    ],
+)
+def test_refuses_entities_and_broken_xml(doc: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_opml(doc)

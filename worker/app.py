@@ -95,3 +95,5 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 
 app = create_app()
+
+import worker.signals  # noqa: E402, F401  (connects process set-up to Celery's signals)

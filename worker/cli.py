@@ -15,8 +15,14 @@ from rich.table import Table
 from config.settings import Settings, SettingsError, load_settings
 from worker import __version__
 from worker.logs import configure_logging
+from worker.ops_cli import register_ops_commands
 
-app = typer.Typer(help="newsworker: feeds in, enriched stories out.", no_args_is_help=True)
+# No locals in tracebacks: they can hold URLs with credentials and webhook secrets.
+app = typer.Typer(
+    help="newsworker: feeds in, enriched stories out.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 feeds_app = typer.Typer(help="Register and manage feeds.", no_args_is_help=True)
 profiles_app = typer.Typer(help="Import and inspect entity profiles.", no_args_is_help=True)
 stories_app = typer.Typer(help="Read, consume and replay published stories.", no_args_is_help=True)
@@ -473,6 +479,9 @@ def db_current() -> None:
     console.print(f"current {current or 'none'}; head {head}" + ("" if current == head else " (behind)"))
     if current != head:
         raise typer.Exit(1)
+
+
+register_ops_commands(app)
 
 
 def main() -> None:

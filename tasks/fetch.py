@@ -50,6 +50,8 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
 RATE_LIMIT_STATUSES = frozenset({429, 503})
 _CHUNK_BYTES = 64 * 1024
+# Unread bodies up to this size (304s, redirects, errors) are drained to keep the connection.
+_DRAIN_BYTES = 64 * 1024
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _FEED_MIME_BY_SUFFIX = {
     ".rss": "application/rss+xml",
@@ -339,7 +341,7 @@ class Fetcher:
                     permanent_redirect_url=permanent,
                 )
             finally:
-                response.close()
+                _release(response)
 
     def _finish(
         self,
@@ -397,6 +399,19 @@ class Fetcher:
             elapsed_ms=(time.monotonic() - started) * 1000,
             headers=handed_on,
         )
+
+
+def _release(response: httpx.Response) -> None:
+    """Close the response, first draining a small unread body so the connection is reused."""
+    if not response.is_stream_consumed:
+        length = response.headers.get("content-length", "0" if response.status_code == 304 else "")
+        if length.isdigit() and int(length) <= _DRAIN_BYTES:
+            try:
+                for _ in response.iter_raw():
+                    pass
+            except httpx.HTTPError:
+                pass
+    response.close()
 
 
 def _check_http_scheme(current: str, url: str) -> None:

@@ -8,6 +8,7 @@ bounded by the fetch's total deadline, so a slow-drip server is cut off at `tota
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import hashlib
 import ipaddress
@@ -68,6 +69,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     _brotli = None
 
 ACCEPT_ENCODING = "gzip, deflate, br" if _brotli is not None else "gzip, deflate"
+
+_RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
 
 # Monotonic deadline of the fetch running in this thread/context; read by every socket call.
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -171,7 +174,7 @@ class _GuardedBackend(httpcore.SyncBackend):
         if self._allow_private:
             stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
             return _DeadlineStream(stream)
-        addresses = resolve_allowed_addresses(host, port, self._address_allowed)
+        addresses = resolve_allowed_addresses(host, port, self._address_allowed, timeout)
         last_error: Exception | None = None
         for address in addresses:
             try:
@@ -186,11 +189,15 @@ class _GuardedBackend(httpcore.SyncBackend):
 
 
 def resolve_allowed_addresses(
-    host: str, port: int, address_allowed: Callable[[str], bool]
+    host: str, port: int, address_allowed: Callable[[str], bool], timeout: float | None = None
 ) -> list[str]:
-    """Resolve host; raise BlockedURL if any of its addresses is not allowed."""
+    """Resolve host within timeout; raise BlockedURL if any of its addresses is not allowed."""
+    # getaddrinfo has no timeout of its own; a hung resolver must not hang the worker.
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=timeout)
+    except concurrent.futures.TimeoutError as e:
+        raise httpcore.ConnectTimeout(f"resolving {host} timed out") from e
     except (socket.gaierror, UnicodeError) as e:
         raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from e
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))

@@ -299,7 +299,13 @@ def test_private_address_guard_refuses_loopback(http_server: LocalHTTPServer) ->
     before = len(http_server.requests)
     with Fetcher(FetchPolicy()) as f:
         port = http_server.base_url.rsplit(":", 1)[1]
-        for url in (http_server.url("/guarded"), f"http://localhost:{port}/guarded"):
+        for url in (
+            http_server.url("/guarded"),
+            f"http://localhost:{port}/guarded",
+            f"http://[::1]:{port}/guarded",
+            f"http://[::ffff:127.0.0.1]:{port}/guarded",
+            f"http://2130706433:{port}/guarded",  # 127.0.0.1 as one integer
+        ):
             with pytest.raises(BlockedURL, match="non-public"):
                 f.fetch(url)
     assert len(http_server.requests) == before  # refused before connecting

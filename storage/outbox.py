@@ -82,9 +82,15 @@ def enqueue_story_event(
     key = payload.get("idempotency_key")
     if not isinstance(key, str) or not key:
         raise ValueError("payload.idempotency_key: missing; build payloads with build_story")
-    existing = session.exec(select(OutboxEvent).where(OutboxEvent.idempotency_key == key)).first()
-    if existing is not None:
-        return existing
+    # Events are flushed as soon as they are added, so the lookup needs no autoflush.
+    with session.no_autoflush:
+        existing_id = session.exec(
+            select(OutboxEvent.id).where(OutboxEvent.idempotency_key == key)
+        ).first()
+    if existing_id is not None:
+        found = session.get(OutboxEvent, existing_id)
+        assert found is not None
+        return found
     now = datetime.now(UTC)
     event = OutboxEvent(
         story_id=str(payload["story_id"]),

@@ -65,10 +65,7 @@ class Candidate:
 
 def is_acronym(alias: str) -> bool:
     """True for all-caps aliases like APEC, WHO, G20: they match only in upper case."""
-    letters = [c for c in alias if c.isalpha()]
-    return (
-        len(letters) >= 2 and all(c.isupper() for c in letters) and all(c.isalnum() for c in alias)
-    )
+    return len(alias) >= 2 and alias.isalnum() and alias.isupper()
 
 
 def caps_mask(alias: str) -> int:

@@ -1,0 +1,329 @@
+"""The profile store: batched upsert import, lookups, snapshots and the profile-set version."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlmodel import Session, col
+
+from storage.models import EntityProfile, StoreState, StoryEntity, utcnow
+from tasks.enrich.matcher import MatchableProfile
+from tasks.enrich.profiles import (
+    ProfileInput,
+    ProfilePolicy,
+    normalize_profile,
+    profile_cues,
+    read_profile_lines,
+    source_to_dict,
+)
+from tasks.records import ProfileSnapshot, ProfileSource
+
+PROFILES_VERSION_KEY = "profiles_version"
+# Characters of each summary read to derive cue words for the matcher (not whole summaries).
+CUE_SUMMARY_CHARS = 300
+
+
+@dataclass
+class ImportReport:
+    """What an import did; rejected holds (line number, reason)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when the import created or updated at least one profile."""
+        return bool(self.created or self.updated)
+
+
+def _lines_of(source: Iterable[str] | str | Path) -> Iterator[str]:
+    if isinstance(source, (str, Path)):
+        with Path(source).open(encoding="utf-8", newline="") as handle:
+            yield from handle
+    else:
+        yield from source
+
+
+def _row(profile: ProfileInput, now: datetime) -> dict[str, Any]:
+    return {
+        "id": profile.id,
+        "type": profile.type,
+        "name": profile.name,
+        "aliases": list(profile.aliases),
+        "summary": profile.summary,
+        "facts": dict(profile.facts),
+        "sources": [source_to_dict(s) for s in profile.sources],
+        "prior": profile.prior,
+        "version": profile.version,
+        "updated_at": now,
+    }
+
+
+def _upsert_batch(session: Session, batch: dict[str, ProfileInput], report: ImportReport) -> None:
+    """One IN query for the existing versions, then one bulk insert and one bulk update."""
+    existing: dict[str, str] = dict(
+        session.execute(
+            select(col(EntityProfile.id), col(EntityProfile.version)).where(
+                col(EntityProfile.id).in_(list(batch))
+            )
+        ).all()
+    )
+    now = utcnow()
+    inserts, updates = [], []
+    for profile_id, profile in batch.items():
+        version = existing.get(profile_id)
+        if version is None:
+            inserts.append(_row(profile, now))
+        elif version != profile.version:
+            row = _row(profile, now)
+            row["b_id"] = row.pop("id")
+            updates.append(row)
+        else:
+            report.unchanged += 1
+    table: Table = EntityProfile.__table__  # type: ignore[attr-defined]
+    if inserts:
+        session.execute(insert(table), inserts)
+        report.created += len(inserts)
+    if updates:
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(name) for name in updates[0] if name != "b_id"})
+        )
+        session.connection().execute(statement, updates)
+        report.updated += len(updates)
+
+
+def import_profiles(
+    *,
+    session: Session,
+    lines: Iterable[str] | str | Path,
+    fmt: Literal["jsonl", "csv"] = "jsonl",
+    strict: bool = False,
+    policy: ProfilePolicy | None = None,
+    batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Upsert profiles from JSON Lines or CSV in batches; bad lines are reported by number.
+
+    With strict=True one bad line means nothing is imported (the transaction is rolled back).
+    progress, when given, is called with the number of records read so far after each batch.
+    """
+    policy = policy or ProfilePolicy()
+    report = ImportReport()
+    batch: dict[str, ProfileInput] = {}
+    read = 0
+    try:
+        for line_number, raw, problem in read_profile_lines(_lines_of(lines), fmt=fmt):
+            read += 1
+            reason = problem
+            if raw is not None:
+                try:
+                    profile = normalize_profile(raw, policy=policy)
+                except ValueError as e:
+                    reason = str(e)
+                else:
+                    # A later line for the same id wins, as it would row by row.
+                    batch.pop(profile.id, None)
+                    batch[profile.id] = profile
+            if reason is not None:
+                report.rejected.append((line_number, reason))
+                if strict:
+                    continue
+            if len(batch) >= batch_size:
+                _flush(session, batch, report, strict=strict)
+                if progress is not None:
+                    progress(read)
+        _flush(session, batch, report, strict=strict)
+        if strict and report.rejected:
+            session.rollback()
+            return ImportReport(rejected=report.rejected)
+        if report.changed:
+            bump_profiles_version(session=session)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    if progress is not None:
+        progress(read)
+    return report
+
+
+def _flush(
+    session: Session, batch: dict[str, ProfileInput], report: ImportReport, *, strict: bool
+) -> None:
+    if not batch:
+        return
+    if strict and report.rejected:
+        batch.clear()  # nothing will be kept: stop writing, keep validating
+        return
+    _upsert_batch(session, batch, report)
+    batch.clear()
+    if not strict:
+        session.commit()
+
+
+def bump_profiles_version(*, session: Session) -> str:
+    """Give the profile set a new version so workers rebuild their matcher; not committed."""
+    version = uuid.uuid4().hex
+    state = session.get(StoreState, PROFILES_VERSION_KEY)
+    if state is None:
+        session.add(StoreState(key=PROFILES_VERSION_KEY, value=version))
+    else:
+        state.value = version
+        session.add(state)
+    session.flush()
+    return version
+
+
+def profiles_version(*, session: Session) -> str | None:
+    """The profile set's version, one primary-key read: cheap enough to check per task."""
+    return session.execute(
+        select(col(StoreState.value)).where(col(StoreState.key) == PROFILES_VERSION_KEY)
+    ).scalar_one_or_none()
+
+
+def get_profile(*, session: Session, profile_id: str) -> EntityProfile | None:
+    """One profile by its external id, or None."""
+    return session.get(EntityProfile, profile_id, populate_existing=True)
+
+
+def remove_profile(*, session: Session, profile_id: str) -> bool:
+    """Delete a profile; True when it existed. Bumps the profile-set version and commits."""
+    result = session.execute(delete(EntityProfile).where(col(EntityProfile.id) == profile_id))
+    removed = bool(getattr(result, "rowcount", 0))
+    if removed:
+        bump_profiles_version(session=session)
+    session.commit()
+    return removed
+
+
+def iter_profiles(*, session: Session, batch_size: int = 2000) -> Iterator[EntityProfile]:
+    """Every profile in id order, read in keyset-paginated batches."""
+    last: str | None = None
+    while True:
+        query = select(EntityProfile).order_by(col(EntityProfile.id)).limit(batch_size)
+        if last is not None:
+            query = query.where(col(EntityProfile.id) > last)
+        rows = list(session.execute(query).scalars())
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+        session.expunge_all()
+
+
+def export_rows(*, session: Session) -> Iterator[dict[str, Any]]:
+    """Every profile as a dict in the import format, for `profiles export`."""
+    for profile in iter_profiles(session=session):
+        yield {
+            "id": profile.id,
+            "type": profile.type,
+            "name": profile.name,
+            "aliases": profile.aliases,
+            "summary": profile.summary,
+            "facts": profile.facts,
+            "sources": profile.sources,
+            "prior": profile.prior,
+            "version": profile.version,
+            "updated_at": profile.updated_at.isoformat(),
+        }
+
+
+def load_matchable_profiles(*, session: Session, batch_size: int = 5000) -> list[MatchableProfile]:
+    """What the matcher needs, streamed in batches: no sources, only a summary's opening."""
+    columns = (
+        col(EntityProfile.id),
+        col(EntityProfile.type),
+        col(EntityProfile.name),
+        col(EntityProfile.aliases),
+        col(EntityProfile.prior),
+        func.substr(EntityProfile.summary, 1, CUE_SUMMARY_CHARS),
+    )
+    result: list[MatchableProfile] = []
+    last: str | None = None
+    while True:
+        query = select(*columns).order_by(col(EntityProfile.id)).limit(batch_size)
+        if last is not None:
+            query = query.where(col(EntityProfile.id) > last)
+        rows = session.execute(query).all()
+        if not rows:
+            return result
+        for profile_id, kind, name, aliases, prior, opening in rows:
+            aliases_tuple = tuple(aliases or ())
+            result.append(
+                MatchableProfile(
+                    id=profile_id,
+                    type=kind,
+                    name=name,
+                    aliases=aliases_tuple,
+                    prior=prior,
+                    cues=profile_cues(name, aliases_tuple, opening or ""),
+                )
+            )
+        last = rows[-1][0]
+
+
+def snapshot_of(profile: EntityProfile) -> ProfileSnapshot:
+    """The frozen view of a profile that a story carries."""
+    return ProfileSnapshot(
+        id=profile.id,
+        type=profile.type,
+        name=profile.name,
+        summary=profile.summary,
+        sources=tuple(
+            ProfileSource(
+                title=s.get("title", ""),
+                url=s.get("url", ""),
+                retrieved_at=s.get("retrieved_at"),
+                licence=s.get("licence"),
+            )
+            for s in profile.sources
+        ),
+        version=profile.version,
+        updated_at=profile.updated_at,
+    )
+
+
+def load_snapshots(*, session: Session, ids: Collection[str]) -> dict[str, ProfileSnapshot]:
+    """Snapshots of the given profiles, by id; unknown ids are left out."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(EntityProfile).where(col(EntityProfile.id).in_(list(ids)))
+    ).scalars()
+    return {row.id: snapshot_of(row) for row in rows}
+
+
+def profile_ids_changed_since(*, session: Session, since: datetime) -> list[str]:
+    """Ids of profiles whose content changed at or after since."""
+    rows = session.execute(
+        select(col(EntityProfile.id)).where(col(EntityProfile.updated_at) >= since)
+    ).scalars()
+    return list(rows)
+
+
+def stories_to_refresh(*, session: Session, since: datetime) -> list[str]:
+    """Stories updated at or after since that carry a profile at an older version.
+
+    These are the recent stories to re-publish as `event: updated` (the freshness window).
+    """
+    from storage.models import Story
+
+    query = (
+        select(col(StoryEntity.story_id))
+        .join(EntityProfile, col(EntityProfile.id) == col(StoryEntity.profile_id))
+        .join(Story, col(Story.story_id) == col(StoryEntity.story_id))
+        .where(col(Story.updated_at) >= since)
+        .where(col(StoryEntity.profile_version) != col(EntityProfile.version))
+        .distinct()
+    )
+    return list(session.execute(query).scalars())

@@ -1,0 +1,184 @@
+"""Matching and resolution rules, each on invented names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.enrich import EnrichPolicy, EntityMatcher, MatchableProfile
+
+
+def person(pid: str, name: str, *aliases: str, prior: float | None = None, cues: str = "") -> Any:
+    return MatchableProfile(pid, "person", name, aliases, prior, tuple(cues.split()))
+
+
+def org(pid: str, name: str, *aliases: str, prior: float | None = None) -> MatchableProfile:
+    return MatchableProfile(pid, "organization", name, aliases, prior)
+
+
+from typing import Any  # noqa: E402
+
+STORE = [
+    person("P1", "Marta Oyelaran"),
+    person("P2", "Sergei Dubnov"),
+    person("P3", "Tomasz Ĺuberić"),
+    person("P4", "Han Seo-jun", "Han Seo Jun"),
+    person("P5", "Wen Haolin"),
+    person("P6", "Park Min-ho", cues="south korean president"),
+    person("P7", "Park Li Wei", cues="singapore minister"),
+    person("P8", "Ayşe Erdoğanlı"),
+    person("P9", "Niamh O'Rourke"),
+    org("O1", "Pacific Trade Forum", "PTF"),
+    org("O2", "Harbor", "Harbor Inc"),
+    org("O3", "Global Health Body", "WHO"),
+    org("O4", "Group of Nine", "G9"),
+]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> EntityMatcher:
+    return EntityMatcher.build(STORE)
+
+
+def ids(matcher: EntityMatcher, text: str, **policy: Any) -> list[str]:
+    found = matcher.match(text, policy=EnrichPolicy(**policy)) if policy else matcher.match(text)
+    return [m.profile_id for m in found]
+
+
+def test_word_boundaries(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Exports from Wenhaolinburg rose. PTFS were sold.") == []
+    assert ids(matcher, "Officials met Wen Haolin today.") == ["P5"]
+
+
+def test_acronyms_match_only_in_upper_case(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Officials who follow the case said ptf rules apply.") == []
+    assert ids(matcher, "The WHO and the PTF met; G9 ministers agreed.") == ["O3", "O1", "O4"]
+
+
+def test_other_aliases_match_only_as_proper_nouns(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Boats sat in the harbor all week, a harbor of calm.") == []
+    assert ids(matcher, "Shares of Harbor rose after the deal.") == ["O2"]
+
+
+def test_sentence_initial_common_word_needs_evidence(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Rain fell. Harbor waters were calm.") == []
+    assert ids(matcher, "Rain fell. Harbor said sales rose.") == ["O2"]
+    assert ids(matcher, "Harbor Inc opened. Harbor waters were calm.") == ["O2"]
+
+
+def test_all_caps_headline_still_matches(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Leaders gather. SERGEI DUBNOV TO ATTEND, media said.") == ["P2"]
+
+
+def test_diacritics_are_folded_both_ways(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Ayse Erdoganli spoke.") == ["P8"]
+    assert ids(matcher, "Tomasz Luberic and Ayşe Erdoğanlı met.") == ["P3", "P8"]
+
+
+def test_apostrophes_and_possessives(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Niamh O’Rourke’s plan and Marta Oyelaran's reply.") == ["P9", "P1"]
+
+
+def test_hyphen_and_space_variants(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Han Seo Jun visited.") == ["P4"]
+    assert ids(matcher, "Han Seo-jun visited.") == ["P4"]
+
+
+def test_longest_match_wins(matcher: EntityMatcher) -> None:
+    found = matcher.match("Analysts said Harbor Inc gained.")
+    assert [m.profile_id for m in found] == ["O2"]
+    assert found[0].mentions[0].text == "Harbor Inc"
+
+
+def test_start_or_tail_of_a_longer_name_is_not_attached(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Students of Sergei Dubnov University protested.") == []
+    assert ids(matcher, "Crowds met at the Oyelaran Monument.") == []
+    assert ids(matcher, "He visited Anna Dubnov yesterday.") == []
+
+
+def test_offsets_index_the_original_text_after_length_changing_folding(
+    matcher: EntityMatcher,
+) -> None:
+    text = "İİİ İstanbul: Sergei Dubnov and Tomasz Lu\u0301beric\u0301 met."
+    found = matcher.match(text)
+    assert [m.profile_id for m in found] == ["P2", "P3"]
+    for match in found:
+        for mention in match.mentions:
+            assert text[mention.start : mention.end] == mention.text
+    assert found[0].mentions[0].text == "Sergei Dubnov"
+
+
+def test_short_form_after_full_mention(matcher: EntityMatcher) -> None:
+    found = matcher.match("Wen Haolin arrived. Wen said talks went well, Wen added.")
+    assert [m.profile_id for m in found] == ["P5"]
+    assert [m.text for m in found[0].mentions] == ["Wen Haolin", "Wen", "Wen"]
+
+
+def test_short_form_before_the_full_mention_also_resolves(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Dubnov said on Monday he would go. Sergei Dubnov spoke in Kyiv.") == ["P2"]
+
+
+def test_titles_introduce_a_name(matcher: EntityMatcher) -> None:
+    found = matcher.match("Prime Minister Oyelaran spoke, and Mr Dubnov replied.")
+    assert [m.profile_id for m in found] == ["P1", "P2"]
+
+
+def test_distinctive_surname_alone_attaches_with_lower_confidence(matcher: EntityMatcher) -> None:
+    found = matcher.match("Talks resumed when Oyelaran arrived.")
+    assert [m.profile_id for m in found] == ["P1"]
+    assert found[0].confidence < 0.9
+
+
+def test_ambiguous_surname_without_evidence_attaches_nothing(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Talks resumed when Park arrived.") == []
+
+
+def test_ambiguous_surname_resolved_by_earlier_full_mention(matcher: EntityMatcher) -> None:
+    text = "Park Li Wei visited Seoul. Later, Park met officials."
+    found = matcher.match(text)
+    assert [m.profile_id for m in found] == ["P7"]
+    assert len(found[0].mentions) == 2
+
+
+def test_ambiguous_surname_resolved_by_cue_words(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "The South Korean president, Park, addressed the nation.") == ["P6"]
+
+
+def test_ambiguous_surname_resolved_by_prior() -> None:
+    store = [person("A", "Lena Varga", prior=0.9), person("B", "Imre Varga", prior=0.05)]
+    matcher = EntityMatcher.build(store)
+    assert ids(matcher, "Yesterday, Varga spoke.") == ["A"]
+    assert ids(matcher, "Yesterday, Varga spoke.", min_confidence=0.99) == []
+
+
+def test_all_caps_word_is_not_a_short_form(matcher: EntityMatcher) -> None:
+    store = [person("K", "Kim Jong Un")]
+    assert ids(EntityMatcher.build(store), "The UN said on Friday it would meet.") == []
+
+
+def test_matches_carry_confidence_and_mentions(matcher: EntityMatcher) -> None:
+    (found,) = matcher.match("Marta Oyelaran spoke.")
+    assert 0.5 <= found.confidence <= 1.0
+    assert found.mentions[0].start == 0 and found.mentions[0].end == len("Marta Oyelaran")
+
+
+def test_ablation_switches(matcher: EntityMatcher) -> None:
+    text = "Wen Haolin arrived. Wen said so."
+    exact = matcher.match(text, policy=EnrichPolicy(coreference=False, cues_and_priors=False))
+    assert [len(m.mentions) for m in exact] == [1]
+    assert [len(m.mentions) for m in matcher.match(text)] == [2]
+
+
+def test_save_and_load_round_trip(matcher: EntityMatcher, tmp_path: Path) -> None:
+    path = tmp_path / "matcher.bin"
+    matcher.save(path)
+    loaded = EntityMatcher.load(path)
+    assert loaded.profile_count == matcher.profile_count
+    assert loaded.alias_count == matcher.alias_count
+    text = "Wen Haolin met the PTF. Wen left."
+    assert loaded.match(text) == matcher.match(text)
+
+
+def test_empty_store_matches_nothing() -> None:
+    assert EntityMatcher.build([]).match("Wen Haolin spoke.") == []

@@ -1,0 +1,135 @@
+"""The profile store on SQLite and PostgreSQL: import, upsert, strict mode, lookups, version."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import Session
+
+from storage.models import utcnow
+from storage.profiles import (
+    export_rows,
+    get_profile,
+    import_profiles,
+    iter_profiles,
+    load_matchable_profiles,
+    load_snapshots,
+    profile_ids_changed_since,
+    profiles_version,
+    remove_profile,
+)
+from tasks.enrich import EntityMatcher, ProfilePolicy
+
+
+def line(
+    pid: str, name: str = "Ana Petrović", summary: str = "A politician.[1]", **extra: object
+) -> str:
+    raw = {
+        "id": pid,
+        "type": "person",
+        "name": name,
+        "aliases": ["Ana P."],
+        "summary": summary,
+        "sources": [{"title": "Wiki", "url": "https://example.org/a"}],
+        **extra,
+    }
+    return json.dumps(raw, ensure_ascii=False)
+
+
+def test_import_creates_updates_and_reports_unchanged(session: Session) -> None:
+    report = import_profiles(session=session, lines=[line("Q1"), line("Q2", "Ivo Kern")])
+    assert (report.created, report.updated, report.unchanged, report.rejected) == (2, 0, 0, [])
+    first_version = profiles_version(session=session)
+    assert first_version is not None
+    before = get_profile(session=session, profile_id="Q1")
+    assert before is not None
+    before_version = before.version
+
+    report = import_profiles(
+        session=session, lines=[line("Q1", summary="A new text."), line("Q2", "Ivo Kern")]
+    )
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 1)
+    after = get_profile(session=session, profile_id="Q1")
+    assert after is not None and after.summary == "A new text." and after.version != before_version
+    assert profiles_version(session=session) != first_version
+
+    unchanged_version = profiles_version(session=session)
+    report = import_profiles(session=session, lines=[line("Q1", summary="A new text.")])
+    assert report.unchanged == 1
+    assert profiles_version(session=session) == unchanged_version
+
+
+def test_bad_lines_are_rejected_with_line_number_and_reason(session: Session) -> None:
+    lines = [line("Q1"), "{not json", line("Q3", type="planet"), "", line("Q5")]
+    report = import_profiles(session=session, lines=lines, batch_size=1)
+    assert report.created == 2
+    assert [number for number, _ in report.rejected] == [2, 3]
+    assert "type" in report.rejected[1][1]
+
+
+def test_strict_import_keeps_nothing_when_a_line_is_bad(session: Session) -> None:
+    lines = [line("Q1"), line("Q2"), line("Q3", sources="oops"), line("Q4")]
+    report = import_profiles(session=session, lines=lines, strict=True, batch_size=1)
+    assert report.created == 0 and [n for n, _ in report.rejected] == [3]
+    assert get_profile(session=session, profile_id="Q1") is None
+    assert profiles_version(session=session) is None
+
+
+def test_csv_import_from_a_file_with_progress(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "profiles.csv"
+    sources = json.dumps([{"title": "Site", "url": "https://example.org/x"}]).replace('"', '""')
+    path.write_text(
+        "id,type,name,aliases,summary,sources\n"
+        f'O1,organization,Northwind Traders,NWT|Northwind,"A trading firm.[1][2]","{sources}"\n'
+        "O2,organization,,,No name,[]\n",
+        encoding="utf-8",
+    )
+    seen: list[int] = []
+    report = import_profiles(session=session, lines=path, fmt="csv", progress=seen.append)
+    assert report.created == 1 and [n for n, _ in report.rejected] == [3]
+    assert seen and seen[-1] == 2
+    stored = get_profile(session=session, profile_id="O1")
+    assert stored is not None
+    assert stored.aliases == ["NWT", "Northwind"] and stored.summary == "A trading firm.[1]"
+
+
+def test_summary_policy_is_applied(session: Session) -> None:
+    long_summary = "First sentence here. Second sentence is longer than the limit allows."
+    import_profiles(
+        session=session,
+        lines=[line("Q1", summary=long_summary)],
+        policy=ProfilePolicy(summary_max_chars=40),
+    )
+    stored = get_profile(session=session, profile_id="Q1")
+    assert stored is not None and stored.summary == "First sentence here."
+
+
+def test_lookups_snapshots_export_and_remove(session: Session) -> None:
+    import_profiles(session=session, lines=[line(f"Q{n}", f"Name{n} Person") for n in range(5)])
+    assert [p.id for p in iter_profiles(session=session, batch_size=2)] == [
+        f"Q{n}" for n in range(5)
+    ]
+    assert len(list(export_rows(session=session))) == 5
+    snapshots = load_snapshots(session=session, ids={"Q1", "Q3", "missing"})
+    assert set(snapshots) == {"Q1", "Q3"}
+    assert snapshots["Q1"].sources[0].url == "https://example.org/a"
+    version = profiles_version(session=session)
+    assert remove_profile(session=session, profile_id="Q1") is True
+    assert remove_profile(session=session, profile_id="Q1") is False
+    assert profiles_version(session=session) != version
+    assert "Q1" not in {p.id for p in iter_profiles(session=session)}
+    changed = profile_ids_changed_since(session=session, since=utcnow() - timedelta(hours=1))
+    assert set(changed) == {"Q0", "Q2", "Q3", "Q4"}
+
+
+def test_matcher_builds_from_the_store(session: Session) -> None:
+    import_profiles(
+        session=session,
+        lines=[line("Q1", "Ana Petrović", summary="Ana Petrović is a Serbian minister.")],
+    )
+    profiles = load_matchable_profiles(session=session, batch_size=1)
+    assert [p.id for p in profiles] == ["Q1"] and "serbian" in profiles[0].cues
+    matcher = EntityMatcher.build(profiles)
+    assert [m.profile_id for m in matcher.match("Ana Petrovic spoke. Petrović left.")] == ["Q1"]

@@ -93,12 +93,12 @@ def html_to_text(sanitized: str) -> str:
     """Return the plain text of sanitized HTML: blocks become paragraphs, entities decoded once."""
     if not sanitized:
         return ""
-    if "<" in sanitized:
-        marked = _BLOCK_BOUNDARY.sub("\n\n", sanitized)
+    # Source newlines are plain whitespace in HTML; only <br> and blocks break lines.
+    marked = sanitized.replace("\r", " ").replace("\n", " ")
+    if "<" in marked:
+        marked = _BLOCK_BOUNDARY.sub("\n\n", marked)
         marked = _LINE_BREAK.sub("\n", marked)
         marked = _CELL_BOUNDARY.sub(" ", marked)
         marked = _ANY_TAG.sub("", marked)
-    else:
-        marked = sanitized
     text = html.unescape(marked) if "&" in marked else marked
     return clean_plain_text(defuse_text(text))

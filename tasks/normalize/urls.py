@@ -9,15 +9,16 @@ from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 SAFE_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# Whitespace and C0 controls browsers ignore inside a scheme ("java\tscript:").
-_SCHEME_NOISE = re.compile(r"[\x00-\x20\x7f]+")
+# Browsers delete tabs and newlines anywhere in a URL ("java\tscript:" runs as script).
+_URL_DELETED = re.compile(r"[\t\n\r]+")
+_URL_EDGE_NOISE = "".join(chr(c) for c in range(0x21)) + "\x7f"
 
 
 def resolve_url(raw: str | None, *bases: str | None) -> str | None:
     """Return raw resolved against the first usable base, or None when it is not http(s)."""
     if raw is None:
         return None
-    candidate = _SCHEME_NOISE.sub(" ", raw).strip()
+    candidate = _URL_DELETED.sub("", raw).strip(_URL_EDGE_NOISE + "\x7f")
     if not candidate:
         return None
     if " " in candidate:

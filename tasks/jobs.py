@@ -107,4 +107,7 @@ def publish_pending() -> dict[str, Any]:
         batch_size=runtime.settings.publish_batch_size,
         max_attempts=runtime.settings.webhook_max_attempts,
     )
-    return report.as_dict() if hasattr(report, "as_dict") else {"report": str(report)}
+    return {
+        name: {"sent": r.sent, "failed": r.failed, "dead": r.dead}
+        for name, r in report.sinks.items()
+    }

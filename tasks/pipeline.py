@@ -8,7 +8,6 @@ PipelineContext, so the same code runs in eager mode, in a Celery worker and in 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from storage.models import ArticleRecord, Feed, FeedStatus, Story, StoryEntity, 
 from storage.profiles import load_snapshots
 from tasks import metrics
 from tasks.enrich import EnrichPolicy, EntityMatcher, attach_profiles, render_story
-from tasks.errors import FeedGone, FetchError, IngestError, ParseError, RateLimited
+from tasks.errors import FetchError, IngestError, ParseError, RateLimited
 from tasks.normalize import NormalizePolicy, guids_look_unstable, normalize_entry
 from tasks.normalize.near_duplicates import similarity, text_signature
 from tasks.parse import parse_feed
@@ -39,11 +38,12 @@ from tasks.records import (
     ProfileSnapshot,
 )
 from tasks.schedule import (
+    MAX_HINT_SECONDS,
     SchedulePolicy,
-    backoff_after_error,
     interval_from_history,
+    next_poll_after_success,
     next_redirect_state,
-    status_after_error,
+    plan_after_error,
 )
 
 log = logging.getLogger("newsworker.pipeline")
@@ -67,9 +67,9 @@ class PollCoordinator(Protocol):
 
     def acquire_feed_lock(self, feed_id: int, ttl_seconds: int) -> str | None: ...
 
-    def release_feed_lock(self, feed_id: int, token: str) -> None: ...
+    def release_feed_lock(self, feed_id: int, token: str) -> object: ...
 
-    def reserve_host_slot(self, host: str) -> float: ...
+    def reserve_host_slot(self, host: str, *, max_wait_seconds: float = 0.0) -> float: ...
 
     def record_poll_outcome(self, ok: bool) -> None: ...
 
@@ -142,7 +142,11 @@ def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
 def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: PollOutcome) -> None:
     now = ctx.now()
     host = urlsplit(feed.url).hostname or ""
-    wait = ctx.coordinator.reserve_host_slot(host) if host else 0.0
+    wait = (
+        ctx.coordinator.reserve_host_slot(host, max_wait_seconds=ctx.max_host_wait_seconds)
+        if host
+        else 0.0
+    )
     if wait > ctx.max_host_wait_seconds:
         metrics.HOST_THROTTLED.inc()
         feed.next_poll_at = now + timedelta(seconds=wait)
@@ -525,20 +529,23 @@ def _schedule_success(
     ttl_seconds: int | None,
 ) -> None:
     now = ctx.now()
-    interval = (
-        interval_from_history(
-            list(entry_times),
+    times = list(entry_times)
+    wait = feed.interval_seconds
+    if times or feed.interval_override_seconds or ttl_seconds:
+        feed.interval_seconds = wait = interval_from_history(
+            times,
             now=now,
             policy=ctx.schedule_policy,
             feed_ttl_seconds=ttl_seconds,
             min_refresh_seconds=result.min_refresh_seconds,
             override_seconds=feed.interval_override_seconds,
         )
-        if entry_times or feed.interval_override_seconds
-        else feed.interval_seconds
+    elif result.min_refresh_seconds:
+        # A 304 can carry Retry-After or max-age: honour it for this wait only.
+        wait = max(wait, int(min(result.min_refresh_seconds, MAX_HINT_SECONDS)))
+    feed.next_poll_at = next_poll_after_success(
+        now=now, interval_seconds=wait, policy=ctx.schedule_policy
     )
-    feed.interval_seconds = interval
-    feed.next_poll_at = now + timedelta(seconds=interval)
     feed.last_polled_at = now
     feed.last_success_at = now
     feed.error_count = 0
@@ -554,6 +561,24 @@ def _record_failure(
     now = ctx.now()
     outcome.status, outcome.error = "error", str(error)
     metrics.FEED_ERRORS.labels(kind=error.kind).inc()
+    outage = False
+    if isinstance(error, FetchError) and error.counts_as_error:
+        ctx.coordinator.record_poll_outcome(False)
+        # Most polls failing at once means the network is down, not this feed: do not count it,
+        # so healthy feeds do not drift into long backoff.
+        outage = ctx.coordinator.probable_outage()
+    plan = plan_after_error(
+        error, error_count=feed.error_count, now=now, policy=ctx.schedule_policy, outage=outage
+    )
+    if isinstance(error, RateLimited):
+        outcome.status = "throttled"
+    feed.error_count, feed.status, feed.next_poll_at = (
+        plan.error_count,
+        plan.status,
+        plan.next_poll_at,
+    )
+    if plan.disabled_reason:
+        feed.disabled_reason = plan.disabled_reason
     feed.last_polled_at = now
     feed.last_error, feed.last_error_at = f"{error.kind}: {error}", now
     feed_store.record_feed_error(
@@ -561,25 +586,14 @@ def _record_failure(
     )
     log.warning(
         "feed poll failed",
-        extra={"feed_id": feed.id, "feed_url": feed.url, "error": str(error), "kind": error.kind},
+        extra={
+            "feed_id": feed.id,
+            "feed_url": feed.url,
+            "error": str(error),
+            "kind": error.kind,
+            "counted": plan.counted,
+            "probable_outage": outage,
+        },
     )
-    if isinstance(error, RateLimited):
-        outcome.status = "throttled"
-        feed.next_poll_at = now + timedelta(seconds=max(error.retry_after_seconds, 1.0))
-    elif isinstance(error, FeedGone) or not error.retryable and not isinstance(error, ParseError):
-        feed.status, feed.disabled_reason = FeedStatus.DISABLED, f"{error.kind}: {error}"
-    else:
-        if isinstance(error, FetchError):
-            ctx.coordinator.record_poll_outcome(False)
-        if isinstance(error, FetchError) and ctx.coordinator.probable_outage():
-            # Most polls are failing at once: the network is down, not this feed. Retry soon,
-            # without counting the error, so healthy feeds do not drift into long backoff.
-            feed.next_poll_at = now + timedelta(seconds=ctx.schedule_policy.min_interval_seconds)
-        else:
-            feed.error_count += 1
-            feed.status = status_after_error(feed.error_count, ctx.schedule_policy)
-            feed.next_poll_at = now + backoff_after_error(
-                feed.error_count, policy=ctx.schedule_policy, rng=random.Random()
-            )
     session.add(feed)
     session.commit()

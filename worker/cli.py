@@ -41,7 +41,9 @@ def settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
     except SettingsError as e:
-        err.print(f"[red]newsworker: invalid configuration:[/red] {e}", markup=True, highlight=False)
+        err.print(
+            f"[red]newsworker: invalid configuration:[/red] {e}", markup=True, highlight=False
+        )
         raise typer.Exit(2) from e
 
 
@@ -102,7 +104,9 @@ def demo(
 
 @app.command()
 def run(
-    once: Annotated[bool, typer.Option("--once", help="Poll due feeds once, publish, and exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll due feeds once, publish, and exit.")
+    ] = False,
     all_feeds: Annotated[bool, typer.Option("--all", help="Poll every active feed now.")] = False,
 ) -> None:
     """Poll, process and publish in this process (eager); in a loop on the feeds' schedules."""
@@ -147,7 +151,9 @@ def enrich(
 def feeds_add(
     url: str,
     interval: Annotated[int | None, typer.Option(help="Fixed poll interval in seconds.")] = None,
-    no_check: Annotated[bool, typer.Option("--no-check", help="Register without fetching.")] = False,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Register without fetching.")
+    ] = False,
 ) -> None:
     """Register a feed: fetch it once, validate it, discover the feed from an HTML page."""
     from worker.feed_admin import add_feed_checked
@@ -160,7 +166,9 @@ def feeds_add(
     except ValueError as e:
         raise fail(str(e)) from e
     verb = "added" if created else "already registered"
-    console.print(f"{verb}: feed {feed.id} {feed.url}" + (f" ({note})" if note else ""), highlight=False)
+    console.print(
+        f"{verb}: feed {feed.id} {feed.url}" + (f" ({note})" if note else ""), highlight=False
+    )
 
 
 @feeds_app.command("list")
@@ -176,12 +184,19 @@ def feeds_list(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("id", "url", "status", "errors", "last success", "last error", "next poll", "interval")
+    table = Table(
+        "id", "url", "status", "errors", "last success", "last error", "next poll", "interval"
+    )
     for row in rows:
         table.add_row(
-            str(row["id"]), row["url"], row["status"], str(row["error_count"]),
-            row["last_success_at"] or "-", (row["last_error"] or "-")[:60],
-            row["next_poll_at"] or "-", f"{row['interval_seconds']}s",
+            str(row["id"]),
+            row["url"],
+            row["status"],
+            str(row["error_count"]),
+            row["last_success_at"] or "-",
+            (row["last_error"] or "-")[:60],
+            row["next_poll_at"] or "-",
+            f"{row['interval_seconds']}s",
         )
     console.print(table)
 
@@ -243,8 +258,12 @@ def feeds_export_opml() -> None:
 @profiles_app.command("import")
 def profiles_import(
     file: Path,
-    strict: Annotated[bool, typer.Option("--strict", help="Import nothing if any line is bad.")] = False,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv (default: by suffix).")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Import nothing if any line is bad.")
+    ] = False,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl or csv (default: by suffix).")
+    ] = None,
 ) -> None:
     """Upsert profiles from JSON Lines (or CSV); report created, updated, unchanged, rejected."""
     from worker.profile_admin import import_profiles_file
@@ -317,7 +336,9 @@ def _parse_since(since: str | None) -> datetime | None:
 
 @stories_app.command("export")
 def stories_export(
-    since: Annotated[str | None, typer.Option(help="Only stories updated since (ISO 8601).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only stories updated since (ISO 8601).")
+    ] = None,
 ) -> None:
     """Print published stories as JSON Lines."""
     from storage.outbox import iter_stories_since
@@ -377,7 +398,9 @@ def stories_consume(
     exit_when_idle: Annotated[
         bool, typer.Option("--exit-when-idle", help="Stop when nothing new arrives.")
     ] = False,
-    claim_idle_ms: Annotated[int, typer.Option(help="Claim others' entries idle this long.")] = 60000,
+    claim_idle_ms: Annotated[
+        int, typer.Option(help="Claim others' entries idle this long.")
+    ] = 60000,
 ) -> None:
     """Read the story stream with a consumer group, print JSON Lines, ack after printing."""
     import os
@@ -438,7 +461,9 @@ def beat(ctx: typer.Context) -> None:
 
 @app.command()
 def dispatch(
-    all_feeds: Annotated[bool, typer.Option("--all", help="Every active feed, due or not.")] = False,
+    all_feeds: Annotated[
+        bool, typer.Option("--all", help="Every active feed, due or not.")
+    ] = False,
 ) -> None:
     """Enqueue one poll per due feed on the broker, and return."""
     cfg = settings()
@@ -476,7 +501,9 @@ def db_current() -> None:
 
     cfg = settings()
     current, head = current_revision(cfg.database_url), head_revision()
-    console.print(f"current {current or 'none'}; head {head}" + ("" if current == head else " (behind)"))
+    console.print(
+        f"current {current or 'none'}; head {head}" + ("" if current == head else " (behind)")
+    )
     if current != head:
         raise typer.Exit(1)
 

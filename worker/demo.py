@@ -54,12 +54,21 @@ def run_demo(*, folder: Path, console: Console, show_stories: bool = True) -> No
     summary = run_once(runtime, all_feeds=True, console=console)
     if show_stories:
         with session_for(settings.database_url) as session:
-            stories = session.exec(select(Story).order_by(col(Story.created_at), col(Story.story_id))).all()
+            stories = session.exec(
+                select(Story).order_by(col(Story.created_at), col(Story.story_id))
+            ).all()
             for story in stories:
                 payload = story.payload
                 subtitle = f"story {story.story_id} · revision {story.revision} · {payload['article']['feed']['url'].rsplit('/', 1)[-1]}"
-                console.print(Panel(payload["rendered"], title=payload["article"]["title"][:70], subtitle=subtitle))
+                console.print(
+                    Panel(
+                        payload["rendered"],
+                        title=payload["article"]["title"][:70],
+                        subtitle=subtitle,
+                    )
+                )
     console.print(summary.table())
     console.print(
-        f"store: {settings.database_url}\nstories (JSON Lines): {settings.jsonl_path}", highlight=False
+        f"store: {settings.database_url}\nstories (JSON Lines): {settings.jsonl_path}",
+        highlight=False,
     )

@@ -12,12 +12,12 @@ from sqlalchemy import inspect
 
 from config.settings import Settings
 from storage.db import create_db_engine
+from storage.models import utcnow
 from tasks.enrich import EntityMatcher, MatchableProfile, attach_profiles, render_story
 from tasks.enrich.profiles import ProfilePolicy, normalize_profile
 from tasks.normalize import normalize_entry
 from tasks.publish import build_story, story_id_for
 from tasks.records import FeedRef, ProfileSnapshot, ProfileSource, RawEntry
-from storage.models import utcnow
 from worker.runtime import normalize_policy
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -26,10 +26,14 @@ STDIN_FEED = "urn:newsworker:enrich"
 
 def text_to_html(text: str) -> str:
     """Plain text to HTML paragraphs, one per non-empty line, escaped."""
-    return "".join(f"<p>{html.escape(line.strip())}</p>" for line in text.splitlines() if line.strip())
+    return "".join(
+        f"<p>{html.escape(line.strip())}</p>" for line in text.splitlines() if line.strip()
+    )
 
 
-def _bundled_profiles(settings: Settings) -> tuple[list[MatchableProfile], dict[str, ProfileSnapshot]]:
+def _bundled_profiles(
+    settings: Settings,
+) -> tuple[list[MatchableProfile], dict[str, ProfileSnapshot]]:
     policy = ProfilePolicy(summary_max_chars=settings.profile_summary_max_chars)
     now = utcnow()
     matchable: list[MatchableProfile] = []
@@ -40,7 +44,12 @@ def _bundled_profiles(settings: Settings) -> tuple[list[MatchableProfile], dict[
         p = normalize_profile(json.loads(line), policy=policy)
         matchable.append(MatchableProfile(p.id, p.type, p.name, tuple(p.aliases), p.prior))
         snapshots[p.id] = ProfileSnapshot(
-            id=p.id, type=p.type, name=p.name, summary=p.summary, version=p.version, updated_at=now,
+            id=p.id,
+            type=p.type,
+            name=p.name,
+            summary=p.summary,
+            version=p.version,
+            updated_at=now,
             sources=tuple(ProfileSource(**dict(s)) for s in p.sources),
         )
     return matchable, snapshots
@@ -58,13 +67,15 @@ def _store_has_profiles(settings: Settings) -> bool:
             return False
         with engine.connect() as conn:
             return bool(conn.exec_driver_sql("SELECT 1 FROM entity_profiles LIMIT 1").first())
-    except Exception:  # noqa: BLE001  (an unreachable store falls back to the bundled profiles)
+    except Exception:
         return False
     finally:
         engine.dispose()
 
 
-def load_profiles(settings: Settings) -> tuple[EntityMatcher, Mapping[str, ProfileSnapshot] | None, str]:
+def load_profiles(
+    settings: Settings,
+) -> tuple[EntityMatcher, Mapping[str, ProfileSnapshot] | None, str]:
     """The matcher from the store when it has profiles, else from the bundled samples."""
     if _store_has_profiles(settings):
         from storage.db import session_for
@@ -92,7 +103,10 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
     now = utcnow()
     entry = RawEntry(guid=None, link=url, title=title, summary_html=None, content_html=body)
     article = normalize_entry(
-        entry, feed_url=url or STDIN_FEED, feed_language=None, discovered_at=now,
+        entry,
+        feed_url=url or STDIN_FEED,
+        feed_language=None,
+        discovered_at=now,
         policy=normalize_policy(settings),
     )
     matcher, snapshots, _origin = load_profiles(settings)
@@ -105,7 +119,9 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
             snapshots = load_snapshots(session=session, ids={m.profile_id for m in matches})
     entities = attach_profiles(matches, snapshots)
     return build_story(
-        story_id=story_id_for(canonical_url=article.canonical_url, feed_url=STDIN_FEED, entry_key=article.entry_key),
+        story_id=story_id_for(
+            canonical_url=article.canonical_url, feed_url=STDIN_FEED, entry_key=article.entry_key
+        ),
         revision=1,
         event="created",
         article=article,

@@ -86,7 +86,9 @@ def add_feed_checked(
     if check:
         url, title, note = validate_feed(settings, url)
     with session_for(settings.database_url) as session:
-        feed, created = feed_store.add_feed(session=session, url=url, interval_seconds=interval, title=title)
+        feed, created = feed_store.add_feed(
+            session=session, url=url, interval_seconds=interval, title=title
+        )
         session.commit()
         session.refresh(feed)
         return feed, created, note
@@ -114,8 +116,17 @@ def import_opml(settings: Settings, data: bytes, *, console: Console) -> tuple[i
     outlines = parse_opml(data)
     created = existing = 0
     with session_for(settings.database_url) as session:
-        for index, outline in enumerate(track(outlines, description="importing OPML", console=console, disable=not console.is_terminal)):
-            _, was_created = feed_store.add_feed(session=session, url=outline.url, title=outline.title)
+        for index, outline in enumerate(
+            track(
+                outlines,
+                description="importing OPML",
+                console=console,
+                disable=not console.is_terminal,
+            )
+        ):
+            _, was_created = feed_store.add_feed(
+                session=session, url=outline.url, title=outline.title
+            )
             created += was_created
             existing += not was_created
             if index % 1000 == 999:

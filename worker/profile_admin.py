@@ -42,7 +42,10 @@ def import_profiles_file(
     size = path.stat().st_size
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"importing {path.name}", total=size)
-        with path.open(encoding="utf-8", newline="") as handle, session_for(settings.database_url) as session:
+        with (
+            path.open(encoding="utf-8", newline="") as handle,
+            session_for(settings.database_url) as session,
+        ):
 
             def lines() -> Iterator[str]:
                 for line in handle:

@@ -53,12 +53,34 @@ class RunSummary:
 
     def table(self) -> Table:
         """The summary as a rich table."""
-        table = Table("feeds", "entries", "new stories", "updated", "duplicates", "entities attached",
-                      "errors", "published", "time taken", title="newsworker run")
-        table.add_row(*(str(v) for v in (
-            self.feeds, self.entries, self.new_stories, self.updated, self.duplicates,
-            self.entities, self.errors, self.published,
-        )), f"{self.seconds:.2f} s")
+        table = Table(
+            "feeds",
+            "entries",
+            "new stories",
+            "updated",
+            "duplicates",
+            "entities attached",
+            "errors",
+            "published",
+            "time taken",
+            title="newsworker run",
+        )
+        table.add_row(
+            *(
+                str(v)
+                for v in (
+                    self.feeds,
+                    self.entries,
+                    self.new_stories,
+                    self.updated,
+                    self.duplicates,
+                    self.entities,
+                    self.errors,
+                    self.published,
+                )
+            ),
+            f"{self.seconds:.2f} s",
+        )
         return table
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,13 +100,15 @@ def publish_all(runtime: Runtime) -> int:
             batch_size=runtime.settings.publish_batch_size,
             max_attempts=runtime.settings.webhook_max_attempts,
         )
-        batch = report.total_sent if hasattr(report, "total_sent") else 0
+        batch = report.sent
         sent += batch
         if batch == 0:
             return sent
 
 
-def run_once(runtime: Runtime, *, all_feeds: bool = False, console: Console | None = None) -> RunSummary:
+def run_once(
+    runtime: Runtime, *, all_feeds: bool = False, console: Console | None = None
+) -> RunSummary:
     """Poll every due (or, with all_feeds, every active) feed once, then publish everything."""
     started = time.perf_counter()
     summary = RunSummary()
@@ -92,7 +116,9 @@ def run_once(runtime: Runtime, *, all_feeds: bool = False, console: Console | No
         ids = feed_store.claim_due_feeds(
             session=session, now=utcnow(), limit=10_000_000, lease=LEASE, include_not_due=all_feeds
         )
-    progress = Progress(console=console, transient=True, disable=console is None or not console.is_terminal)
+    progress = Progress(
+        console=console, transient=True, disable=console is None or not console.is_terminal
+    )
     with progress:
         task = progress.add_task("polling feeds", total=len(ids))
         for feed_id in ids:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from config.settings import Settings, get_settings
-from storage.coordination import Coordinator
+from storage.coordination import CoordinationPolicy, Coordinator
 from storage.db import get_engine
 from storage.profiles import load_matchable_profiles, profiles_version
 from tasks import metrics
@@ -77,7 +77,9 @@ def build_sinks(settings: Settings) -> list[Sink]:
     if settings.jsonl_path is not None:
         sinks.append(JsonlFileSink(Path(settings.jsonl_path)))
     if settings.redis_url:
-        sinks.append(RedisStreamSink(settings.redis_url, settings.stream_name, settings.stream_maxlen))
+        sinks.append(
+            RedisStreamSink(settings.redis_url, settings.stream_name, settings.stream_maxlen)
+        )
     sinks.extend(WebhookSink(w.name, w.url, w.secret) for w in settings.webhooks)
     return sinks
 
@@ -99,10 +101,10 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
 def schedule_policy(settings: Settings) -> SchedulePolicy:
     """Map settings onto the scheduler's policy."""
     return SchedulePolicy(
-        min_interval_seconds=settings.min_interval_seconds,
-        max_interval_seconds=settings.max_interval_seconds,
-        default_interval_seconds=settings.default_interval_seconds,
-        max_backoff_seconds=settings.max_backoff_seconds,
+        min_interval=settings.min_interval_seconds,
+        max_interval=settings.max_interval_seconds,
+        default_interval=settings.default_interval_seconds,
+        max_backoff=settings.max_backoff_seconds,
         failing_after_errors=settings.failing_after_errors,
     )
 
@@ -142,10 +144,12 @@ def build_runtime(settings: Settings) -> Runtime:
 
     coordinator = Coordinator(
         settings.redis_url or settings.broker_url,
-        requests_per_second=settings.host_requests_per_second,
-        per_host_overrides=settings.host_requests_per_second_overrides,
-        outage_min_polls=settings.outage_min_polls,
-        outage_failure_ratio=settings.outage_failure_ratio,
+        CoordinationPolicy(
+            host_requests_per_second=settings.host_requests_per_second,
+            host_overrides=settings.host_requests_per_second_overrides,
+            outage_min_polls=settings.outage_min_polls,
+            outage_failure_ratio=settings.outage_failure_ratio,
+        ),
     )
     context = PipelineContext(
         session_factory=session_factory,

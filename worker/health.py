@@ -118,7 +118,9 @@ def database_checks(engine: Engine) -> list[Check]:
         Check(
             "migrations",
             current == head,
-            f"at head {head}" if current == head else f"at {current}, head is {head}: run db upgrade",
+            f"at head {head}"
+            if current == head
+            else f"at {current}, head is {head}: run db upgrade",
             current,
         ),
     ]
@@ -174,7 +176,9 @@ def stream_checks(redis_url: str | None, stream: str, policy: HealthPolicy) -> l
             lag = group.get("lag")
             if lag is None:  # Redis < 7, or the lag cannot be computed after trimming
                 pending = int(group.get("pending") or 0)
-                checks.append(Check(f"stream_lag:{name}", True, f"lag unknown, {pending} pending", None))
+                checks.append(
+                    Check(f"stream_lag:{name}", True, f"lag unknown, {pending} pending", None)
+                )
                 continue
             ok = int(lag) <= policy.max_stream_lag
             detail = f"{lag} behind" + ("" if ok else f" (> {policy.max_stream_lag})")
@@ -232,7 +236,9 @@ def feed_checks(session: Session, policy: HealthPolicy, now: datetime) -> list[C
             overdue,
         ),
         Check("feeds_failing", True, f"{counts[FeedStatus.FAILING]} failing", counts["failing"]),
-        Check("feeds_disabled", True, f"{counts[FeedStatus.DISABLED]} disabled", counts["disabled"]),
+        Check(
+            "feeds_disabled", True, f"{counts[FeedStatus.DISABLED]} disabled", counts["disabled"]
+        ),
     ]
     checks.append(_last_poll_check(session, policy, now, last_success(session=session), pollable))
     return checks
@@ -263,7 +269,9 @@ def _last_poll_check(
         oldest = oldest.replace(tzinfo=UTC)
     waited = (now - oldest).total_seconds() if isinstance(oldest, datetime) else 0.0
     ok = waited <= limit
-    return Check("last_successful_poll", ok, f"never; oldest feed registered {waited:.0f}s ago", None)
+    return Check(
+        "last_successful_poll", ok, f"never; oldest feed registered {waited:.0f}s ago", None
+    )
 
 
 def run_health_checks(
@@ -283,7 +291,9 @@ def run_health_checks(
         report.checks.extend(db_checks)
         db_ok = all(check.ok for check in db_checks if check.name == "database")
         if liveness_only:
-            report.checks.extend(_probe("broker", lambda: _ping("broker", targets.broker_url, policy)))
+            report.checks.extend(
+                _probe("broker", lambda: _ping("broker", targets.broker_url, policy))
+            )
             report.checks.extend(_probe("redis", lambda: _ping("redis", targets.redis_url, policy)))
             return report
         report.checks.extend(_probe("broker", lambda: broker_checks(targets.broker_url, policy)))
@@ -322,9 +332,7 @@ class FeedActivity:
     last_error: str | None = None
 
 
-def busiest_feeds(
-    session: Session, *, since: datetime, limit: int = 10
-) -> Sequence[FeedActivity]:
+def busiest_feeds(session: Session, *, since: datetime, limit: int = 10) -> Sequence[FeedActivity]:
     """Feeds with the most articles discovered since a time."""
     articles = func.count(col(ArticleRecord.id)).label("articles")
     rows = session.exec(
@@ -335,7 +343,7 @@ def busiest_feeds(
         .order_by(articles.desc())
         .limit(limit)
     ).all()
-    return [FeedActivity(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
+    return [FeedActivity(r[0] or 0, r[1], r[2], int(r[3])) for r in rows]
 
 
 def failing_feeds(session: Session, *, limit: int = 10) -> Sequence[FeedActivity]:
@@ -343,6 +351,6 @@ def failing_feeds(session: Session, *, limit: int = 10) -> Sequence[FeedActivity
     from storage.feeds import most_failing
 
     return [
-        FeedActivity(int(feed.id or 0), feed.url, feed.status, feed.error_count, feed.last_error)
+        FeedActivity(feed.id or 0, feed.url, feed.status, feed.error_count, feed.last_error)
         for feed in most_failing(session=session, limit=limit)
     ]

@@ -6,6 +6,10 @@ Phase 1 enqueues --count stories of about --size bytes, then times publish_pendi
 them to the stream from one process. Phase 2 runs a writer thread enqueueing at --rate
 stories/s for --seconds while a relay loop publishes, and reports the p50/p95/max lag from
 OutboxEvent.created_at to the XADD time (the stream entry id).
+
+It never drops tables. For PostgreSQL give an empty database or schema of your own, e.g.
+createdb/CREATE SCHEMA bench, then --database-url
+'postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dbench'.
 """
 
 from __future__ import annotations
@@ -142,8 +146,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         engine = create_db_engine(url)
-        SQLModel.metadata.drop_all(engine)
         SQLModel.metadata.create_all(engine)
+        with Session(engine) as session:
+            if session.exec(select(OutboxEvent.id).limit(1)).first() is not None:
+                sys.exit("the database already holds outbox events: give an empty one")
         sink = RedisStreamSink(args.redis_url, args.stream, maxlen=args.count * 2)
         sink.client.delete(args.stream)
         print(f"database: {engine.url.get_backend_name()}, at {datetime.now(UTC):%Y-%m-%d %H:%M}Z")
@@ -151,7 +157,6 @@ def main() -> None:
         lag(engine, sink, args)
         sink.client.delete(args.stream)
         sink.close()
-        SQLModel.metadata.drop_all(engine)
         engine.dispose()
 
 

@@ -139,7 +139,7 @@ def supports_skip_locked(session: Session) -> bool:
 
 
 def claim_due(*, session: Session, sink: str, now: datetime, limit: int) -> list[ClaimedDelivery]:
-    """Select due pending deliveries of a sink, oldest first (FOR UPDATE SKIP LOCKED on PG)."""
+    """Select due pending deliveries of a sink, longest due first (FOR UPDATE SKIP LOCKED on PG)."""
     statement = (
         select(col(Delivery.id), col(Delivery.attempts), *_event_columns())
         .join(OutboxEvent, col(OutboxEvent.id) == col(Delivery.event_id))
@@ -148,12 +148,13 @@ def claim_due(*, session: Session, sink: str, now: datetime, limit: int) -> list
             col(Delivery.status) == DeliveryStatus.PENDING,
             col(Delivery.next_attempt_at) <= now,
         )
-        .order_by(col(Delivery.id))
+        # ix_deliveries_due serves this order, so the database stops after `limit` rows.
+        .order_by(col(Delivery.next_attempt_at))
         .limit(limit)
     )
     if supports_skip_locked(session):
         statement = statement.with_for_update(skip_locked=True, of=Delivery)
-    rows = session.execute(statement).all()
+    rows = sorted(session.execute(statement).all(), key=lambda row: int(row[0]))
     return [ClaimedDelivery(row[0], row[1], _event_data(row[2:])) for row in rows]
 
 

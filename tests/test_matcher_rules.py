@@ -182,3 +182,9 @@ def test_save_and_load_round_trip(matcher: EntityMatcher, tmp_path: Path) -> Non
 
 def test_empty_store_matches_nothing() -> None:
     assert EntityMatcher.build([]).match("Wen Haolin spoke.") == []
+
+
+def test_alias_with_lower_case_first_word() -> None:
+    store = [person("G", "Charles de Gaulle", "de Gaulle"), org("E", "eBay")]
+    matcher = EntityMatcher.build(store)
+    assert ids(matcher, "Officials praised de Gaulle. Shares of eBay rose.") == ["G", "E"]

@@ -9,10 +9,11 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import ahocorasick_rs
 
-from tasks.enrich.folding import fold_alias, fold_text
+from tasks.enrich.folding import fold_aliases, fold_text
 from tasks.enrich.policy import EnrichPolicy
 from tasks.records import EntityMatch
 
@@ -42,8 +43,7 @@ class MatchableProfile:
     cues: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class AliasEntry:
+class AliasEntry(NamedTuple):
     """One (alias, profile) pair the automaton reported at a span."""
 
     profile: int
@@ -52,8 +52,7 @@ class AliasEntry:
     token_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A span of the text with the aliases that fit it, after the case rules."""
 
     start: int
@@ -113,9 +112,14 @@ class EntityMatcher:
         entry_kind: array[int],
         entry_caps: array[int],
         entry_tokens: array[int],
+        lower_start: bytearray | None = None,
         policy: EnrichPolicy | None = None,
     ) -> None:
-        self._automaton = ahocorasick_rs.AhoCorasick(patterns, store_patterns=False)
+        self._automaton = ahocorasick_rs.AhoCorasick(
+            patterns,
+            store_patterns=False,
+            implementation=ahocorasick_rs.Implementation.ContiguousNFA,
+        )
         # One string instead of a million small objects: forked children never touch it.
         self._pattern_blob = "\n".join(patterns)
         self._pattern_count = len(patterns)
@@ -129,6 +133,8 @@ class EntityMatcher:
         self._entry_kind = entry_kind
         self._entry_caps = entry_caps
         self._entry_tokens = entry_tokens
+        # Patterns with an alias whose first word is lower case ("de Gaulle", "eBay").
+        self._lower_start = lower_start if lower_start is not None else bytearray(len(patterns))
         self.policy = policy or EnrichPolicy()
 
     @property
@@ -171,6 +177,7 @@ class EntityMatcher:
             "entry_kind": self._entry_kind,
             "entry_caps": self._entry_caps,
             "entry_tokens": self._entry_tokens,
+            "lower_start": self._lower_start,
         }
         target = Path(path)
         partial = target.with_suffix(target.suffix + ".partial")
@@ -188,35 +195,62 @@ class EntityMatcher:
         del state["format"]
         return cls(**state, policy=policy)
 
-    def candidates(self, text: str) -> list[Candidate]:
-        """Every alias occurrence at word boundaries that passes the case rules, overlapping."""
+    def raw_spans(self, text: str) -> list[tuple[int, int, int, int, int]]:
+        """Every alias occurrence at word boundaries, overlapping, longest first.
+
+        Each is (pattern, start, end, folded_start, folded_end); start and end index text.
+        """
         folded, offsets = fold_text(text)
         found = self._automaton.find_matches_as_indexes(f" {folded} ", overlapping=True)
-        result: list[Candidate] = []
+        spans = []
         for pattern, start, end in found:
-            folded_start, folded_end = start, end - 2
             if offsets is None:
-                orig_start, orig_end = folded_start, folded_end
+                spans.append((pattern, start, end - 2, start, end - 2))
             else:
-                orig_start, orig_end = offsets[folded_start], offsets[folded_end]
-            span = text[orig_start:orig_end]
-            entries = self._entries_fitting(pattern, span)
+                spans.append((pattern, offsets[start], offsets[end - 2], start, end - 2))
+        spans.sort(key=lambda s: (s[3] - s[4], s[3]))
+        return spans
+
+    def may_start_lower(self, pattern: int) -> bool:
+        """True when some alias of the pattern begins with a lower-case word."""
+        return bool(self._lower_start[pattern])
+
+    def fitting(self, pattern: int, start: int, end: int, text: str) -> tuple[AliasEntry, ...]:
+        """The pattern's aliases whose case rules the span text satisfies."""
+        return self._entries_fitting(pattern, text[start:end])
+
+    def candidates(self, text: str) -> list[Candidate]:
+        """Every alias occurrence that passes the case rules, overlapping (for inspection)."""
+        result = []
+        for pattern, start, end, folded_start, folded_end in self.raw_spans(text):
+            entries = self.fitting(pattern, start, end, text)
             if entries:
-                result.append(Candidate(orig_start, orig_end, folded_start, folded_end, entries))
+                result.append(Candidate(start, end, folded_start, folded_end, entries))
         return result
 
     def _entries_fitting(self, pattern: int, span: str) -> tuple[AliasEntry, ...]:
-        tokens = _TOKEN.findall(span)
         span_upper = span.isupper()
+        # Title-case or all-caps spans satisfy every capitalisation mask: skip tokenising.
+        tokens = None if span_upper or span.istitle() else _TOKEN.findall(span)
         fitting: list[AliasEntry] = []
         entry = self._entry_head[pattern]
         while entry >= 0:
             kind = self._entry_kind[entry]
-            mask = self._entry_caps[entry]
-            count = self._entry_tokens[entry]
-            ok = span_upper if kind == KIND_ACRONYM else _capitalised_as(tokens, mask, count)
+            if kind == KIND_ACRONYM:
+                ok = span_upper
+            elif tokens is None:
+                ok = True
+            else:
+                ok = _capitalised_as(tokens, self._entry_caps[entry], self._entry_tokens[entry])
             if ok:
-                fitting.append(AliasEntry(self._entry_profile[entry], kind, mask, count))
+                fitting.append(
+                    AliasEntry(
+                        self._entry_profile[entry],
+                        kind,
+                        self._entry_caps[entry],
+                        self._entry_tokens[entry],
+                    )
+                )
             entry = self._entry_next[entry]
         return tuple(fitting)
 
@@ -224,7 +258,7 @@ class EntityMatcher:
         """The profiles the text mentions, with confidence and mentions, in first-mention order."""
         from tasks.enrich.resolution import resolve
 
-        return resolve(text, self.candidates(text), self, policy or self.policy)
+        return resolve(text, self, policy or self.policy)
 
     def prior_of(self, profile: int) -> float | None:
         """The profile's popularity prior, or None."""
@@ -247,21 +281,16 @@ def _capitalised_as(tokens: list[str], mask: int, count: int) -> bool:
 
 
 class _Builder:
-    """Accumulates patterns and entry tables without per-pattern Python lists."""
+    """Accumulates aliases, then folds them in bulk and fills compact entry tables."""
 
     def __init__(self) -> None:
-        self.pattern_index: dict[str, int] = {}
-        self.patterns: list[str] = []
         self.profile_ids: list[str] = []
         self.profile_types = array("B")
         self.priors = array("f")
         self.cues: list[str] = []
-        self.entry_head = array("i")
-        self.entry_next = array("i")
-        self.entry_profile = array("i")
-        self.entry_kind = array("B")
-        self.entry_caps = array("I")
-        self.entry_tokens = array("B")
+        self.aliases: list[str] = []
+        self.alias_profile = array("i")
+        self.alias_kind = array("B")
 
     def add(self, profile: MatchableProfile) -> None:
         index = len(self.profile_ids)
@@ -270,50 +299,76 @@ class _Builder:
         self.profile_types.append(kind_index)
         self.priors.append(math.nan if profile.prior is None else profile.prior)
         self.cues.append(" ".join(profile.cues))
-        seen: set[tuple[str, bool]] = set()
         for alias in (profile.name, *profile.aliases):
-            kind = KIND_ACRONYM if is_acronym(alias) else KIND_FULL
-            self._add_entry(alias, index, kind, seen)
+            self.aliases.append(alias)
+            self.alias_profile.append(index)
+            self.alias_kind.append(KIND_ACRONYM if is_acronym(alias) else KIND_FULL)
         if profile.type == "person":
             for form in short_forms(profile.name):
-                self._add_entry(form, index, KIND_SHORT, seen)
-
-    def _add_entry(self, alias: str, profile: int, kind: int, seen: set[tuple[str, bool]]) -> None:
-        folded = fold_alias(alias)
-        key = (folded, kind == KIND_SHORT)
-        if not folded or key in seen or (folded, False) in seen:
-            return
-        seen.add(key)
-        pattern = self.pattern_index.get(folded)
-        if pattern is None:
-            pattern = len(self.patterns)
-            self.pattern_index[folded] = pattern
-            self.patterns.append(f" {folded} ")
-            self.entry_head.append(-1)
-        self.entry_next.append(self.entry_head[pattern])
-        self.entry_head[pattern] = len(self.entry_profile)
-        self.entry_profile.append(profile)
-        self.entry_kind.append(kind)
-        self.entry_caps.append(caps_mask(alias))
-        self.entry_tokens.append(min(folded.count(" ") + 1, 255))
+                self.aliases.append(form)
+                self.alias_profile.append(index)
+                self.alias_kind.append(KIND_SHORT)
 
     def finish(self, policy: EnrichPolicy | None) -> EntityMatcher:
-        self.pattern_index.clear()
-        if not self.patterns:
+        pattern_index: dict[str, int] = {}
+        patterns: list[str] = []
+        seen: set[tuple[int, str, bool]] = set()
+        current = -1
+        head, after = array("i"), array("i")
+        lower_start = bytearray()
+        profile_of, kind_of, caps_of, tokens_of = array("i"), array("B"), array("I"), array("B")
+        chunk = 50_000
+        for offset in range(0, len(self.aliases), chunk):
+            originals = self.aliases[offset : offset + chunk]
+            for position, folded in enumerate(fold_aliases(originals)):
+                alias = originals[position]
+                profile = self.alias_profile[offset + position]
+                kind = self.alias_kind[offset + position]
+                short = kind == KIND_SHORT
+                if profile != current:  # a profile's aliases are contiguous
+                    seen.clear()
+                    current = profile
+                if not folded or (profile, folded, short) in seen:
+                    continue
+                if short and (profile, folded, False) in seen:
+                    continue  # already a full alias of the same profile
+                seen.add((profile, folded, short))
+                pattern = pattern_index.get(folded)
+                if pattern is None:
+                    pattern = pattern_index[folded] = len(patterns)
+                    patterns.append(f" {folded} ")
+                    head.append(-1)
+                    lower_start.append(0)
+                after.append(head[pattern])
+                head[pattern] = len(profile_of)
+                profile_of.append(profile)
+                kind_of.append(kind)
+                token_count = folded.count(" ") + 1
+                full_mask = (1 << min(token_count, 31)) - 1
+                mask = full_mask if alias.istitle() else caps_mask(alias)
+                caps_of.append(mask)
+                if not mask & 1 and kind != KIND_ACRONYM:
+                    lower_start[pattern] = 1
+                tokens_of.append(min(token_count, 255))
+        del pattern_index, seen
+        self.aliases.clear()
+        if not patterns:
             # The automaton needs one pattern; this one can never match folded text.
-            self.patterns.append("\0")
-            self.entry_head.append(-1)
+            patterns.append("\0")
+            head.append(-1)
+            lower_start.append(0)
         return EntityMatcher(
-            patterns=self.patterns,
+            patterns=patterns,
             profile_ids=self.profile_ids,
             profile_types=self.profile_types,
             priors=self.priors,
             cues=self.cues,
-            entry_head=self.entry_head,
-            entry_next=self.entry_next,
-            entry_profile=self.entry_profile,
-            entry_kind=self.entry_kind,
-            entry_caps=self.entry_caps,
-            entry_tokens=self.entry_tokens,
+            entry_head=head,
+            entry_next=after,
+            entry_profile=profile_of,
+            entry_kind=kind_of,
+            entry_caps=caps_of,
+            entry_tokens=tokens_of,
+            lower_start=lower_start,
             policy=policy,
         )

@@ -55,20 +55,7 @@ CONFIDENCE_COREFERENCE_SEVERAL = 0.8
 @dataclass
 class _Attached:
     confidence: float = 0.0
-    mentions: list[Mention] = field(default_factory=list)
-
-
-def longest_non_overlapping(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Keep the longest spans; among equal lengths the leftmost; no two overlap."""
-    taken: list[Candidate] = []
-    occupied: list[tuple[int, int]] = []
-    for candidate in sorted(candidates, key=lambda c: (c.start - c.end, c.start)):
-        if any(candidate.start < end and start < candidate.end for start, end in occupied):
-            continue
-        taken.append(candidate)
-        occupied.append((candidate.start, candidate.end))
-    taken.sort(key=lambda c: c.start)
-    return taken
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 def is_sentence_initial(text: str, start: int) -> bool:
@@ -106,14 +93,19 @@ def _is_headline_caps(text: str, candidate: Candidate) -> bool:
 
 def inside_longer_name(text: str, candidate: Candidate) -> bool:
     """True when the span is only the head or tail of a longer capitalised name ("Adams Hall")."""
+    start, end = candidate.start, candidate.end
+    # Fast exits: most mentions sit between a lower-case word or punctuation on both sides.
+    next_char = text[end + 1 : end + 2] if text[end : end + 1] in (" ", "-") else ""
+    prev_char = text[start - 2 : start - 1] if start >= 2 and text[start - 1] in " -" else ""
+    if not next_char.isupper() and not prev_char.isalpha():
+        return False
     if all(entry.kind == KIND_ACRONYM for entry in candidate.entries):
         return False
     if _is_headline_caps(text, candidate):
         return False
-    after = word_after(text, candidate.end)
-    if after is not None and after[0].isupper():
+    if next_char.isupper():
         return True
-    before = word_before(text, candidate.start)
+    before = word_before(text, start)
     if before is None or not before[0].isupper():
         return False
     bare = before.rstrip(".").lower()
@@ -147,40 +139,49 @@ class _Resolver:
         self.anchors: dict[int, list[int]] = {}
 
     def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
-        record = self.attached.setdefault(profile, _Attached())
+        record = self.attached.get(profile)
+        if record is None:
+            record = self.attached[profile] = _Attached()
         record.confidence = max(record.confidence, confidence)
-        span = self.text[candidate.start : candidate.end]
-        record.mentions.append(Mention(span, candidate.start, candidate.end))
-
-    def risky_single_word(self, candidate: Candidate, token_count: int, kind: int) -> bool:
-        """Capitalisation says little here: sentence start or an all-caps run."""
-        if token_count > 1 or kind == KIND_ACRONYM:
-            return False
-        span = self.text[candidate.start : candidate.end]
-        return is_sentence_initial(self.text, candidate.start) or span.isupper()
+        record.spans.append((candidate.start, candidate.end))
 
     def full_mentions(self, spans: Sequence[Candidate]) -> list[tuple[Candidate, int]]:
         """Attach unambiguous full names and aliases; return the risky ones for later."""
         deferred: list[tuple[Candidate, int]] = []
         for candidate in spans:
-            full = [e for e in candidate.entries if e.kind != KIND_SHORT]
-            profiles = sorted({e.profile for e in full})
-            if not profiles:
-                continue
-            entry = full[0]
-            span = self.text[candidate.start : candidate.end]
-            lone_caps = entry.kind != KIND_ACRONYM and entry.token_count == 1 and span.isupper()
-            if lone_caps and (len(span) < 3 or not _is_headline_caps(self.text, candidate)):
-                continue  # an all-caps word in running text is some other acronym
+            entries = candidate.entries
+            if len(entries) == 1:
+                entry = entries[0]
+                if entry.kind == KIND_SHORT:
+                    continue
+                profiles = [entry.profile]
+            else:
+                full = [e for e in entries if e.kind != KIND_SHORT]
+                if not full:
+                    continue
+                entry = full[0]
+                profiles = sorted({e.profile for e in full})
+            if entry.token_count == 1 and entry.kind != KIND_ACRONYM:
+                span = self.text[candidate.start : candidate.end]
+                if span.isupper() and (
+                    len(span) < 3 or not _is_headline_caps(self.text, candidate)
+                ):
+                    continue  # an all-caps word in running text is some other acronym
+                if len(profiles) == 1 and (
+                    span.isupper() or is_sentence_initial(self.text, candidate.start)
+                ):
+                    deferred.append((candidate, profiles[0]))
+                    continue
             if len(profiles) > 1:
                 self.ambiguous(candidate, profiles)
                 continue
-            if self.risky_single_word(candidate, entry.token_count, entry.kind):
-                deferred.append((candidate, profiles[0]))
-                continue
             confidence = CONFIDENCE_FULL_NAME if entry.token_count > 1 else CONFIDENCE_SINGLE_ALIAS
             self.attach(profiles[0], candidate, confidence)
-            self.anchors.setdefault(profiles[0], []).append(candidate.start)
+            anchors = self.anchors.get(profiles[0])
+            if anchors is None:
+                self.anchors[profiles[0]] = [candidate.start]
+            else:
+                anchors.append(candidate.start)
         return deferred
 
     def deferred_mentions(self, deferred: Sequence[tuple[Candidate, int]]) -> None:
@@ -267,10 +268,12 @@ class _Resolver:
 
     def results(self) -> list[EntityMatch]:
         matches = []
+        text = self.text
         for profile, record in self.attached.items():
             if record.confidence < self.policy.min_confidence:
                 continue
-            mentions = tuple(sorted(record.mentions, key=lambda m: m.start))
+            record.spans.sort()
+            mentions = tuple(Mention(text[s:e], s, e) for s, e in record.spans)
             matches.append(
                 EntityMatch(
                     profile_id=self.matcher.profile_ids[profile],
@@ -282,13 +285,41 @@ class _Resolver:
         return matches
 
 
-def resolve(
-    text: str, candidates: Sequence[Candidate], matcher: EntityMatcher, policy: EnrichPolicy
-) -> list[EntityMatch]:
-    """Turn the automaton's candidates into entity matches for one text."""
-    # The longer-name rule runs first, so "President Xi" inside "President Xi Jinping" gives way
-    # to "Xi Jinping" instead of taking the span and then being dropped.
-    spans = longest_non_overlapping([c for c in candidates if not inside_longer_name(text, c)])
+def select_candidates(text: str, matcher: EntityMatcher) -> list[Candidate]:
+    """The longest valid spans, no two overlapping, in text order.
+
+    A span is valid when some alias fits its case and it is not the head or tail of a longer
+    capitalised name; validity is checked only for spans that are not already covered, so the
+    short forms inside a full name cost nothing.
+    """
+    raw = matcher.raw_spans(text)
+    if not raw:
+        return []
+    occupied = bytearray(max(s[4] for s in raw) + 1)
+    taken: list[Candidate] = []
+    for pattern, start, end, folded_start, folded_end in raw:
+        if occupied.find(1, folded_start, folded_end) >= 0:
+            continue
+        lower_start = not (text[start].isupper() or text[start].isdigit())
+        if lower_start and not matcher.may_start_lower(pattern):
+            continue  # cheap exit for common words: "who", "target", "shell companies"
+        entries = matcher.fitting(pattern, start, end, text)
+        if not entries:
+            continue
+        candidate = Candidate(start, end, folded_start, folded_end, entries)
+        if inside_longer_name(text, candidate):
+            continue
+        occupied[folded_start:folded_end] = b"\x01" * (folded_end - folded_start)
+        taken.append(candidate)
+    taken.sort(key=lambda c: c.start)
+    return taken
+
+
+def resolve(text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> list[EntityMatch]:
+    """Find and resolve the entity mentions of one text."""
+    spans = select_candidates(text, matcher)
+    if not spans:
+        return []
     resolver = _Resolver(text, matcher, policy)
     deferred = resolver.full_mentions(spans)
     resolver.deferred_mentions(deferred)

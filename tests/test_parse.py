@@ -191,3 +191,64 @@ def test_external_entities_are_not_read(tmp_path: Path) -> None:
             continue
         dumped = repr(feed)
         assert "TOP-SECRET" not in dumped
+
+
+# --- The lxml fast path must read exactly what feedparser reads ---------------------------
+
+
+def _fast_and_feedparser(body: bytes) -> tuple[object, object] | None:
+    from tasks import parse as parse_module
+
+    content_type = "application/rss+xml"
+    if not parse_module._fast_path_allowed(body, content_type):
+        return None
+    try:
+        fast = parse_module._parse_simple_rss(body, URL)
+    except parse_module._NotSimpleRSS:
+        return None
+    slow = parse_module._parse_with_feedparser(body, url=URL, content_type=content_type)
+    return (
+        (fast.title, fast.link, fast.language, fast.ttl_seconds, fast.entries),
+        (slow.title, slow.link, slow.language, slow.ttl_seconds, slow.entries),
+    )
+
+
+def test_fast_path_matches_feedparser_on_the_corpus(shared_dir: Path) -> None:
+    root = shared_dir / "corpus" / "feedparser-tests"
+    if not root.is_dir():
+        pytest.skip(f"{root} is missing")
+    compared = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        pair = _fast_and_feedparser(path.read_bytes())
+        if pair is not None:
+            assert pair[0] == pair[1], path.relative_to(root)
+            compared += 1
+    assert compared > 200
+
+
+def test_fast_path_matches_feedparser_on_the_bench_corpus() -> None:
+    from bench.corpus import generate_corpus
+
+    bodies = generate_corpus(1000, seed=5)
+    for body in bodies:
+        pair = _fast_and_feedparser(body)
+        assert pair is not None, "bench feeds are plain RSS 2.0 and should take the fast path"
+        assert pair[0] == pair[1]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "extra"),
+    [
+        ("text/html", ""),
+        ("application/rss+xml; charset=iso-8859-1", ""),
+        (
+            "application/rss+xml",
+            '<media:title xmlns:media="http://search.yahoo.com/mrss/">M</media:title>',
+        ),
+        ("application/rss+xml", "<author>a@example.com (Ann)</author>"),
+    ],
+)
+def test_anything_unusual_goes_through_feedparser(content_type: str, extra: str) -> None:
+    feed = parse_feed(rss(item(extra=extra)), url=URL, content_type=content_type)
+    assert feed.entries[0].title == "Story"
+    assert feed.entries[0].published_at == datetime(2024, 6, 3, 10, 0, tzinfo=UTC)

@@ -48,7 +48,11 @@ def _story(session: Session, feed_id: int, key: str, *, at: datetime, story_at: 
 
 def _event(session: Session, story_id: str, *, at: datetime, status: str) -> OutboxEvent:
     event = OutboxEvent(
-        story_id=story_id, revision=1, event="created", idempotency_key=f"{story_id}:1", created_at=at
+        story_id=story_id,
+        revision=1,
+        event="created",
+        idempotency_key=f"{story_id}:1",
+        created_at=at,
     )
     session.add(event)
     session.flush()
@@ -73,7 +77,8 @@ def populated(session: Session) -> Session:
     _story(session, feed.id, "recent", at=RECENT, story_at=RECENT)
     _event(session, "s-recent", at=RECENT, status=DeliveryStatus.SENT)
     for at in (OLD, OLD - timedelta(days=1), RECENT):
-        session.add(FeedErrorRecord(feed_id=feed.id, kind="timeout", message="slow", occurred_at=at))
+        error = FeedErrorRecord(feed_id=feed.id, kind="timeout", message="slow", occurred_at=at)
+        session.add(error)
     session.commit()
     return session
 

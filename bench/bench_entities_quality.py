@@ -26,6 +26,59 @@ from tasks.enrich import (
 
 DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "entities-dev"
 
+# A small invented set (names made up here, not the dev lines) with the traps the held-out sets
+# are said to have, so the ablation shows what each step adds beyond exact names.
+INVENTED_PROFILES = [
+    {"id": "X1", "type": "person", "name": "Marta Oyelaran", "aliases": []},
+    {
+        "id": "X2",
+        "type": "person",
+        "name": "Park Min-ho",
+        "aliases": [],
+        "summary": "Park Min-ho is a South Korean politician, President of South Korea.",
+    },
+    {
+        "id": "X3",
+        "type": "person",
+        "name": "Park Li Wei",
+        "aliases": [],
+        "summary": "Park Li Wei is a Singaporean diplomat and former minister of Singapore.",
+    },
+    {"id": "X4", "type": "organization", "name": "Northwind Traders", "aliases": ["Northwind"]},
+    {"id": "X5", "type": "person", "name": "Henrik Dalgaard", "aliases": [], "prior": 0.9},
+    {"id": "X6", "type": "person", "name": "Sofie Dalgaard", "aliases": [], "prior": 0.05},
+    {"id": "X7", "type": "organization", "name": "Pacific Trade Forum", "aliases": ["PTF"]},
+    {"id": "X8", "type": "person", "name": "Ayşe Kılıçdaroğlu", "aliases": []},
+]
+INVENTED_ARTICLES = [
+    {"id": "i01", "text": "Talks resumed when Oyelaran arrived in Lagos.", "gold": ["X1"]},
+    {
+        "id": "i02",
+        "text": "The South Korean president, Park, addressed parliament.",
+        "gold": ["X2"],
+    },
+    {
+        "id": "i03",
+        "text": "In Singapore, the former minister Park spoke to diplomats.",
+        "gold": ["X3"],
+    },
+    {"id": "i04", "text": "Park said little on Tuesday.", "gold": []},
+    {"id": "i05", "text": "Voters backed Dalgaard, officials said.", "gold": ["X5"]},
+    {"id": "i06", "text": "Students rallied at Oyelaran University on Friday.", "gold": []},
+    {
+        "id": "i07",
+        "text": "Northwind said profits rose. The ptf rules were unchanged.",
+        "gold": ["X4"],
+    },
+    {
+        "id": "i08",
+        "text": "Ayse Kilicdaroglu’s party met; Kılıçdaroğlu spoke later.",
+        "gold": ["X8"],
+    },
+    {"id": "i09", "text": "Strong northwind gusts hit the PTF meeting.", "gold": ["X7"]},
+    {"id": "i10", "text": "Mr Oyelaran and Ms Dalgaard met in Oslo.", "gold": ["X1"]},
+]
+
 STEPS = (
     ("exact match only", EnrichPolicy(coreference=False, cues_and_priors=False)),
     ("+ coreference", EnrichPolicy(coreference=True, cues_and_priors=False)),
@@ -66,7 +119,19 @@ def main() -> None:
     with (args.samples / "articles.jsonl").open() as handle:
         articles = [json.loads(line) for line in handle if line.strip()]
     matcher = EntityMatcher.build(matchable_from_input(p) for p in profiles)
-    print(f"{len(profiles)} profiles, {len(articles)} articles, {args.samples}")
+    print(f"dev set: {len(profiles)} profiles, {len(articles)} articles, {args.samples}")
+    print_table(matcher, articles, show_errors=args.show_errors)
+    invented = [
+        normalize_profile({"summary": "", "sources": [], **raw}, policy=policy)
+        for raw in INVENTED_PROFILES
+    ]
+    print(f"invented traps: {len(invented)} profiles, {len(INVENTED_ARTICLES)} articles")
+    invented_matcher = EntityMatcher.build(matchable_from_input(p) for p in invented)
+    print_table(invented_matcher, INVENTED_ARTICLES, show_errors=args.show_errors)
+
+
+def print_table(matcher: EntityMatcher, articles: list[dict], *, show_errors: bool) -> None:
+    """One row per ablation step."""
     print(f"{'step':<20} {'P':>6} {'R':>6} {'F1':>6} {'mentions':>9}")
     for name, step_policy in STEPS:
         result = score(matcher, articles, step_policy)
@@ -74,7 +139,7 @@ def main() -> None:
             f"{name:<20} {result['P']:>6.3f} {result['R']:>6.3f} {result['F1']:>6.3f} "
             f"{result['mentions']:>9}"
         )
-        if args.show_errors:
+        if show_errors:
             for error in result["errors"]:
                 print(f"    {error}")
 

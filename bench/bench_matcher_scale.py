@@ -10,6 +10,7 @@ import argparse
 import gc
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -141,23 +142,39 @@ def run(alias_target: int, article_count: int) -> None:
     articles = synthetic_articles(profiles, article_count)
     gc.collect()
     base_kb = memory_kb()["Rss"]
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     matcher = EntityMatcher.build(profiles)
     build_s = time.perf_counter() - started
+    build_cpu_s = time.process_time() - started_cpu
     after_build = memory_kb()["Rss"]
     print(
         f"store: {len(profiles):,} profiles, {matcher.alias_count:,} alias entries "
         f"({matcher.pattern_count:,} patterns)"
     )
-    print(f"build: {build_s:.2f} s, matcher adds {(after_build - base_kb) / 1024:.0f} MB RSS")
+    print(
+        f"build: {build_s:.2f} s wall, {build_cpu_s:.2f} s CPU; "
+        f"matcher adds {(after_build - base_kb) / 1024:.0f} MB RSS"
+    )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "matcher.bin"
         matcher.save(path)
-        started = time.perf_counter()
-        loaded = EntityMatcher.load(path)
-        load_s = time.perf_counter() - started
-        print(f"persisted load: {load_s:.2f} s ({path.stat().st_size / 2**20:.0f} MB file)")
-        del loaded
+        articles_path = Path(folder) / "articles.txt"
+        articles_path.write_text("\x1e".join(articles[:1000]), encoding="utf-8")
+        # A fresh process, like a worker parent: load the build, fork two children, measure.
+        output = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--pool-from",
+                str(path),
+                "--pool-articles",
+                str(articles_path),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        print(output.strip())
     del profiles
     gc.collect()
     gc.freeze()  # what the worker parent does before forking: keep pages shared
@@ -174,14 +191,29 @@ def run(alias_target: int, article_count: int) -> None:
         f"throughput: {len(articles) / elapsed:,.0f} articles/s on one core "
         f"({mean_kb:.1f} KB each, {found / len(articles):.1f} entities/article)"
     )
+    print(f"peak RSS of the building process: {peak_rss_kb() / 1024:.0f} MB")
+    gc.unfreeze()
+
+
+def pool_from(path: Path, articles_path: Path) -> None:
+    """Worker-like process: load a persisted build, fork a 2-child pool, print memory."""
+    base = memory_kb()["Rss"]
+    started = time.perf_counter()
+    matcher = EntityMatcher.load(path)
+    load_s = time.perf_counter() - started
+    articles = articles_path.read_text(encoding="utf-8").split("\x1e")
+    gc.collect()
+    gc.freeze()
+    print(
+        f"persisted load: {load_s:.2f} s ({path.stat().st_size / 2**20:.0f} MB file), "
+        f"process RSS {base / 1024:.0f} MB before, {memory_kb()['Rss'] / 1024:.0f} MB after"
+    )
     pool = fork_pool(matcher, articles)
     print(
         "2-child pool: parent RSS {parent_rss_mb:.0f} MB, child RSS {child_rss_mb:.0f} MB "
         "(USS {child_uss_mb:.0f} MB, PSS {child_pss_mb:.0f} MB), "
-        "pool PSS total {pool_pss_mb:.0f} MB".format(**pool)
+        "pool PSS total (parent + 2 children) {pool_pss_mb:.0f} MB".format(**pool)
     )
-    print(f"peak RSS of this process: {peak_rss_kb() / 1024:.0f} MB")
-    gc.unfreeze()
 
 
 def main() -> None:
@@ -189,7 +221,12 @@ def main() -> None:
     parser.add_argument("--aliases", type=int, default=1_000_000)
     parser.add_argument("--articles", type=int, default=4000)
     parser.add_argument("--skip-small", action="store_true")
+    parser.add_argument("--pool-from", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pool-articles", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pool_from:
+        pool_from(args.pool_from, args.pool_articles)
+        return
     print(f"== {args.aliases:,} aliases ==")
     run(args.aliases, args.articles)
     if not args.skip_small:

@@ -76,6 +76,7 @@ def fold_alias(alias: str) -> str:
 
 
 _SEPARATOR = "\x00"
+_SPACE_RUN = re.compile(r"  +")
 _ASCII_PUNCT_KEEP_SEPARATOR = re.compile(r"[^0-9a-z \x00\x80-\U0010ffff]")
 
 
@@ -92,4 +93,5 @@ def fold_aliases(aliases: list[str]) -> list[str]:
     folded = _ASCII_PUNCT_KEEP_SEPARATOR.sub(" ", lowered)
     if len(folded) != len(joined):
         return [fold_alias(alias) for alias in aliases]
-    return [" ".join(part.split()) for part in folded.split(_SEPARATOR)]
+    folded = _SPACE_RUN.sub(" ", folded)
+    return [part.strip(" ") for part in folded.split(_SEPARATOR)]

@@ -310,47 +310,49 @@ class _Builder:
                 self.alias_kind.append(KIND_SHORT)
 
     def finish(self, policy: EnrichPolicy | None) -> EntityMatcher:
+        # Duplicate (alias, profile) entries are harmless at match time, so none are looked for:
+        # this loop runs a million times and every lookup counts.
         pattern_index: dict[str, int] = {}
         patterns: list[str] = []
-        seen: set[tuple[int, str, bool]] = set()
-        current = -1
         head, after = array("i"), array("i")
         lower_start = bytearray()
         profile_of, kind_of, caps_of, tokens_of = array("i"), array("B"), array("I"), array("B")
+        add_pattern, find_pattern = patterns.append, pattern_index.get
+        add_after, add_profile, add_kind = after.append, profile_of.append, kind_of.append
+        add_caps, add_tokens = caps_of.append, tokens_of.append
         chunk = 50_000
         for offset in range(0, len(self.aliases), chunk):
             originals = self.aliases[offset : offset + chunk]
-            for position, folded in enumerate(fold_aliases(originals)):
-                alias = originals[position]
-                profile = self.alias_profile[offset + position]
-                kind = self.alias_kind[offset + position]
-                short = kind == KIND_SHORT
-                if profile != current:  # a profile's aliases are contiguous
-                    seen.clear()
-                    current = profile
-                if not folded or (profile, folded, short) in seen:
+            rows = zip(
+                originals,
+                fold_aliases(originals),
+                self.alias_profile[offset : offset + chunk],
+                self.alias_kind[offset : offset + chunk],
+                strict=True,
+            )
+            for alias, folded, profile, kind in rows:
+                if not folded:
                     continue
-                if short and (profile, folded, False) in seen:
-                    continue  # already a full alias of the same profile
-                seen.add((profile, folded, short))
-                pattern = pattern_index.get(folded)
+                pattern = find_pattern(folded)
                 if pattern is None:
                     pattern = pattern_index[folded] = len(patterns)
-                    patterns.append(f" {folded} ")
+                    add_pattern(f" {folded} ")
                     head.append(-1)
                     lower_start.append(0)
-                after.append(head[pattern])
+                add_after(head[pattern])
                 head[pattern] = len(profile_of)
-                profile_of.append(profile)
-                kind_of.append(kind)
+                add_profile(profile)
+                add_kind(kind)
                 token_count = folded.count(" ") + 1
-                full_mask = (1 << min(token_count, 31)) - 1
-                mask = full_mask if alias.istitle() else caps_mask(alias)
-                caps_of.append(mask)
-                if not mask & 1 and kind != KIND_ACRONYM:
-                    lower_start[pattern] = 1
-                tokens_of.append(min(token_count, 255))
-        del pattern_index, seen
+                if alias.istitle():
+                    add_caps((1 << min(token_count, 31)) - 1)
+                else:
+                    mask = caps_mask(alias)
+                    add_caps(mask)
+                    if not mask & 1 and kind != KIND_ACRONYM:
+                        lower_start[pattern] = 1
+                add_tokens(token_count if token_count < 255 else 255)
+        del pattern_index
         self.aliases.clear()
         if not patterns:
             # The automaton needs one pattern; this one can never match folded text.

@@ -137,6 +137,8 @@ class _Resolver:
         self.attached: dict[int, _Attached] = {}
         # Start offsets of accepted full mentions, per profile: the anchors for short forms.
         self.anchors: dict[int, list[int]] = {}
+        # Spans that only short forms fit, collected by full_mentions for short_mentions.
+        self.short_only: list[Candidate] = []
 
     def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
         record = self.attached.get(profile)
@@ -153,11 +155,13 @@ class _Resolver:
             if len(entries) == 1:
                 entry = entries[0]
                 if entry.kind == KIND_SHORT:
+                    self.short_only.append(candidate)
                     continue
                 profiles = [entry.profile]
             else:
                 full = [e for e in entries if e.kind != KIND_SHORT]
                 if not full:
+                    self.short_only.append(candidate)
                     continue
                 entry = full[0]
                 profiles = sorted({e.profile for e in full})
@@ -191,11 +195,9 @@ class _Resolver:
                 self.attach(profile, candidate, CONFIDENCE_SINGLE_ALIAS - 0.1)
                 self.anchors.setdefault(profile, []).append(candidate.start)
 
-    def short_mentions(self, spans: Sequence[Candidate]) -> None:
+    def short_mentions(self) -> None:
         """Surnames and short forms: coreference first, then distinctive names, then cues."""
-        for candidate in spans:
-            if any(e.kind != KIND_SHORT for e in candidate.entries):
-                continue
+        for candidate in self.short_only:
             profiles = sorted({e.profile for e in candidate.entries})
             anchored = [p for p in profiles if p in self.anchors]
             if anchored and self.policy.coreference:
@@ -323,5 +325,5 @@ def resolve(text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> list[Ent
     resolver = _Resolver(text, matcher, policy)
     deferred = resolver.full_mentions(spans)
     resolver.deferred_mentions(deferred)
-    resolver.short_mentions(spans)
+    resolver.short_mentions()
     return resolver.results()

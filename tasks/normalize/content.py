@@ -15,14 +15,45 @@ LINK_REL = "noopener noreferrer nofollow"
 # Removed together with their content, not just unwrapped.
 CLEAN_CONTENT_TAGS = frozenset({"script", "style", "noscript", "template", "textarea", "title"})
 
-_BLOCK_TAGS = (
-    "p|div|h[1-6]|li|ul|ol|dl|dt|dd|blockquote|pre|table|thead|tbody|tfoot|tr|caption|"
-    "figure|figcaption|article|aside|header|footer|nav|hr|details|summary|hgroup|center"
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "li",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "pre",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "caption",
+        "figure",
+        "figcaption",
+        "article",
+        "aside",
+        "header",
+        "footer",
+        "nav",
+        "hr",
+        "details",
+        "summary",
+        "hgroup",
+        "center",
+    }
 )
-_BLOCK_BOUNDARY = re.compile(rf"<(?:/?(?:{_BLOCK_TAGS})\b[^>]*)>", re.IGNORECASE)
-_LINE_BREAK = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
-_CELL_BOUNDARY = re.compile(r"</?t[dh]\b[^>]*>", re.IGNORECASE)
-_ANY_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)?[^>]*>")
 # Markup that was escaped in the source (double-escaped feeds) shows up as text: drop it.
 _TAG_LIKE_TEXT = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
 _ACTIVE_TEXT_OPENER = re.compile(r"<(?=\s*/?\s*(?:script|iframe|object|embed|style)\b)", re.I)
@@ -30,8 +61,6 @@ _SCRIPT_SCHEME = re.compile(r"\b(java|vb)script\s*:", re.IGNORECASE)
 _CSS_EXPRESSION = re.compile(r"\bexpression\s*\(", re.IGNORECASE)
 # C0/C1 controls except tab and newline, lone surrogates and non-characters.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_PARAGRAPH_SPLIT = re.compile(r"\n\s*\n\s*")
 
 
 def sanitize_html(fragment: str, base_url: str | None) -> str:
@@ -64,17 +93,25 @@ def sanitize_html(fragment: str, base_url: str | None) -> str:
 
 def clean_plain_text(value: str) -> str:
     """Strip control characters, normalize to NFC and collapse whitespace, keeping paragraphs."""
-    value = _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
-    value = value.replace("\u2028", "\n").replace("\u2029", "\n\n")
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _CONTROL.sub("", value)
     if not value.isascii():
-        value = unicodedata.normalize("NFC", value)
-    paragraphs = []
-    for block in _PARAGRAPH_SPLIT.split(value):
-        lines = [_SPACES.sub(" ", line).strip() for line in block.split("\n")]
-        joined = "\n".join(line for line in lines if line)
-        if joined:
-            paragraphs.append(joined)
-    return "\n\n".join(paragraphs)
+        value = value.replace("\u2028", "\n").replace("\u2029", "\n\n")
+        if not unicodedata.is_normalized("NFC", value):
+            value = unicodedata.normalize("NFC", value)
+    parts: list[str] = []
+    blank = False
+    for line in value.split("\n"):
+        words = line.split()
+        if not words:
+            blank = True
+            continue
+        if parts:
+            parts.append("\n\n" if blank else "\n")
+        parts.append(" ".join(words))
+        blank = False
+    return "".join(parts)
 
 
 def defuse_text(value: str) -> str:
@@ -82,11 +119,23 @@ def defuse_text(value: str) -> str:
     if "<" in value:
         value = _TAG_LIKE_TEXT.sub(" ", value)
         value = _ACTIVE_TEXT_OPENER.sub("\u2039", value)
-    if ":" in value:
+    lowered = value.lower()
+    if "script" in lowered:
         value = _SCRIPT_SCHEME.sub(r"\1script ", value)
-    if "(" in value:
+    if "expression" in lowered:
         value = _CSS_EXPRESSION.sub("expression (", value)
     return value
+
+
+def _tag_to_break(tag: re.Match[str]) -> str:
+    name = (tag.group(2) or "").lower()
+    if name in _BLOCK_TAGS:
+        return "\n\n"
+    if name == "br":
+        return "\n"
+    if name in ("td", "th"):
+        return " "
+    return ""
 
 
 def html_to_text(sanitized: str) -> str:
@@ -96,9 +145,6 @@ def html_to_text(sanitized: str) -> str:
     # Source newlines are plain whitespace in HTML; only <br> and blocks break lines.
     marked = sanitized.replace("\r", " ").replace("\n", " ")
     if "<" in marked:
-        marked = _BLOCK_BOUNDARY.sub("\n\n", marked)
-        marked = _LINE_BREAK.sub("\n", marked)
-        marked = _CELL_BOUNDARY.sub(" ", marked)
-        marked = _ANY_TAG.sub("", marked)
+        marked = _TAG.sub(_tag_to_break, marked)
     text = html.unescape(marked) if "&" in marked else marked
     return clean_plain_text(defuse_text(text))

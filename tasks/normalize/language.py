@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 # Detection reads this many characters: enough for a confident answer, cheap per entry.
-DETECT_CHARS = 500
+DETECT_CHARS = 300
 MIN_DETECT_CHARS = 40
 MIN_CONFIDENCE = 0.6
 

@@ -19,33 +19,40 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 
+import numpy as np
+
 SIGNATURE_BINS = 128
 SHINGLE_WORDS = 3
 NEAR_DUPLICATE_THRESHOLD = 0.5
 LSH_ROWS_PER_BAND = 4
 _EMPTY = 0xFFFFFFFF
-_MASK64 = (1 << 64) - 1
-_MIX = 0x9E3779B97F4A7C15
+_MIX_A = np.uint64(0x9E3779B97F4A7C15)
+_MIX_B = np.uint64(0xC2B2AE3D27D4EB4F)
+_MIX_C = np.uint64(0xFF51AFD7ED558CCD)
 _WORD = re.compile(r"\w+")
 _UNPACK = struct.Struct(f">{SIGNATURE_BINS}I")
 
 
 def _bins(text: str) -> list[int]:
+    """Per bin, the smallest 32-bit shingle hash (vectorised: one crc32 per word)."""
     words = _WORD.findall(text.lower())
-    shingles: Iterable[str]
+    if not words:
+        return [_EMPTY] * SIGNATURE_BINS
+    word_hashes = np.array([zlib.crc32(w.encode()) for w in words], dtype=np.uint64)
     if len(words) < SHINGLE_WORDS:
-        shingles = [" ".join(words)] if words else []
+        mixed = np.array([word_hashes.sum()], dtype=np.uint64)
     else:
-        shingles = (f"{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False))
-    mins = [_EMPTY] * SIGNATURE_BINS
-    for shingle in shingles:
-        mixed = (zlib.crc32(shingle.encode()) * _MIX) & _MASK64
-        mixed ^= mixed >> 29
-        slot = mixed % SIGNATURE_BINS
-        value = (mixed >> 7) & 0xFFFFFFFE  # never equal to _EMPTY
-        if value < mins[slot]:  # noqa: PLR1730  (min() costs a call in the hot loop)
-            mins[slot] = value
-    return mins
+        # uint64 arithmetic wraps, which is what a hash mix wants.
+        mixed = (word_hashes[:-2] * _MIX_A + word_hashes[1:-1] * _MIX_B + word_hashes[2:]) * _MIX_C
+    mixed ^= mixed >> np.uint64(29)
+    mixed *= _MIX_C
+    mixed ^= mixed >> np.uint64(32)
+    slots = (mixed % np.uint64(SIGNATURE_BINS)).astype(np.intp)
+    values = (mixed >> np.uint64(7)) & np.uint64(0xFFFFFFFE)  # never equal to _EMPTY
+    mins = np.full(SIGNATURE_BINS, _EMPTY, dtype=np.uint64)
+    np.minimum.at(mins, slots, values)
+    bins: list[int] = mins.tolist()
+    return bins
 
 
 def text_signature(text: str) -> str:

@@ -323,3 +323,9 @@ def test_missing_title_is_inferred_from_text() -> None:
     article = normalize(raw(title=None))
     assert article.title.startswith("The central bank")  # type: ignore[attr-defined]
     assert "title_inferred" in article.flags  # type: ignore[attr-defined]
+
+
+def test_plain_title_with_literal_markup_is_defused() -> None:
+    article = normalize(raw(title="How <script>alert(1)</script> works, javascript:void"))
+    assert "<script" not in article.title.lower()  # type: ignore[attr-defined]
+    assert "javascript:" not in article.title.lower()  # type: ignore[attr-defined]

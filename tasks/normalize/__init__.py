@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 
 from tasks.errors import ParseError
 from tasks.normalize.citations import link_citation_markers, strip_citation_markers
-from tasks.normalize.content import LINK_REL, clean_plain_text, html_to_text, sanitize_html
+from tasks.normalize.content import (
+    LINK_REL,
+    clean_plain_text,
+    defuse_text,
+    html_to_text,
+    sanitize_html,
+)
 from tasks.normalize.dates import settle_dates
 from tasks.normalize.identity import content_hash, entry_key, guids_look_unstable
 from tasks.normalize.language import article_language
@@ -97,7 +103,7 @@ def normalize_entry(
     )
 
     flags: list[str] = []
-    title = clean_plain_text((entry.title or "").replace("\n", " "))
+    title = clean_plain_text(defuse_text((entry.title or "").replace("\n", " ")))
     if not title:
         if not text and not canonical:
             raise ParseError(

@@ -133,3 +133,43 @@ def test_matcher_builds_from_the_store(session: Session) -> None:
     assert [p.id for p in profiles] == ["Q1"] and "serbian" in profiles[0].cues
     matcher = EntityMatcher.build(profiles)
     assert [m.profile_id for m in matcher.match("Ana Petrovic spoke. Petrović left.")] == ["Q1"]
+
+
+def test_stories_carrying_a_changed_profile_are_found_for_refresh(session: Session) -> None:
+    from storage.models import ArticleRecord, Feed, Story, StoryEntity
+    from storage.profiles import stories_to_refresh
+
+    import_profiles(session=session, lines=[line("Q1"), line("Q2", "Ivo Kern")])
+    old = {p.id: p.version for p in iter_profiles(session=session)}
+    feed = Feed(url="http://127.0.0.1/feed.xml")
+    session.add(feed)
+    session.flush()
+    now = utcnow()
+    for number, (story_id, age_days) in enumerate((("s-new", 1), ("s-old", 30))):
+        article = ArticleRecord(
+            feed_id=feed.id or 0,
+            entry_key=f"e{number}",
+            story_id=story_id,
+            title="t",
+            published_at=now,
+            content_hash="h",
+        )
+        session.add(article)
+        session.flush()
+        stamp = now - timedelta(days=age_days)
+        session.add(
+            Story(
+                story_id=story_id,
+                primary_article_id=article.id or 0,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
+        session.flush()
+        session.add(StoryEntity(story_id=story_id, profile_id="Q1", profile_version=old["Q1"]))
+        session.add(StoryEntity(story_id=story_id, profile_id="Q2", profile_version=old["Q2"]))
+    session.commit()
+    window = now - timedelta(days=7)
+    assert stories_to_refresh(session=session, since=window) == []
+    import_profiles(session=session, lines=[line("Q1", summary="Changed.")])
+    assert stories_to_refresh(session=session, since=window) == ["s-new"]

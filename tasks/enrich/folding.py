@@ -77,6 +77,7 @@ def fold_alias(alias: str) -> str:
 
 _SEPARATOR = "\x00"
 _SPACE_RUN = re.compile(r"  +")
+_ASCII_TABLE_KEEP_NUL = b"\x00" + _ASCII_TABLE[1:]
 _ASCII_PUNCT_KEEP_SEPARATOR = re.compile(r"[^0-9a-z \x00\x80-\U0010ffff]")
 
 
@@ -90,7 +91,11 @@ def fold_aliases(aliases: list[str]) -> list[str]:
         return [fold_alias(alias) for alias in aliases]
     if not lowered.isascii():
         lowered = _NON_ASCII.sub(_fold_match, lowered)
-    folded = _ASCII_PUNCT_KEEP_SEPARATOR.sub(" ", lowered)
+    if lowered.isascii():
+        # One C pass, as in fold_text; the NUL separator survives.
+        folded = lowered.encode("ascii").translate(_ASCII_TABLE_KEEP_NUL).decode("ascii")
+    else:
+        folded = _ASCII_PUNCT_KEEP_SEPARATOR.sub(" ", lowered)
     if len(folded) != len(joined):
         return [fold_alias(alias) for alias in aliases]
     folded = _SPACE_RUN.sub(" ", folded)

@@ -198,37 +198,39 @@ class EntityMatcher:
     def raw_spans(self, text: str) -> list[tuple[int, int, int, int, int]]:
         """Every alias occurrence at word boundaries, overlapping, longest first.
 
-        Each is (pattern, start, end, folded_start, folded_end); start and end index text.
+        Each is (-folded_length, folded_start, pattern, start, end); start and end index text.
         """
         folded, offsets = fold_text(text)
         found = self._automaton.find_matches_as_indexes(f" {folded} ", overlapping=True)
-        spans = []
-        for pattern, start, end in found:
-            if offsets is None:
-                spans.append((pattern, start, end - 2, start, end - 2))
-            else:
-                spans.append((pattern, offsets[start], offsets[end - 2], start, end - 2))
-        spans.sort(key=lambda s: (s[3] - s[4], s[3]))
+        # Tuples lead with (-length, start) so a plain sort puts the longest, leftmost first.
+        if offsets is None:
+            spans = [
+                (start + 2 - end, start, pattern, start, end - 2) for pattern, start, end in found
+            ]
+        else:
+            spans = [
+                (start + 2 - end, start, pattern, offsets[start], offsets[end - 2])
+                for pattern, start, end in found
+            ]
+        spans.sort()
         return spans
 
     def may_start_lower(self, pattern: int) -> bool:
         """True when some alias of the pattern begins with a lower-case word."""
         return bool(self._lower_start[pattern])
 
-    def fitting(self, pattern: int, start: int, end: int, text: str) -> tuple[AliasEntry, ...]:
-        """The pattern's aliases whose case rules the span text satisfies."""
-        return self._entries_fitting(pattern, text[start:end])
-
     def candidates(self, text: str) -> list[Candidate]:
         """Every alias occurrence that passes the case rules, overlapping (for inspection)."""
         result = []
-        for pattern, start, end, folded_start, folded_end in self.raw_spans(text):
-            entries = self.fitting(pattern, start, end, text)
+        for negative_length, folded_start, pattern, start, end in self.raw_spans(text):
+            folded_end = folded_start - negative_length
+            entries = self.entries_fitting(pattern, text[start:end])
             if entries:
                 result.append(Candidate(start, end, folded_start, folded_end, entries))
         return result
 
-    def _entries_fitting(self, pattern: int, span: str) -> tuple[AliasEntry, ...]:
+    def entries_fitting(self, pattern: int, span: str) -> tuple[AliasEntry, ...]:
+        """The pattern's aliases whose case rules the span text satisfies."""
         span_upper = span.isupper()
         # Title-case or all-caps spans satisfy every capitalisation mask: skip tokenising.
         tokens = None if span_upper or span.istitle() else _TOKEN.findall(span)

@@ -297,15 +297,17 @@ def select_candidates(text: str, matcher: EntityMatcher) -> list[Candidate]:
     raw = matcher.raw_spans(text)
     if not raw:
         return []
-    occupied = bytearray(max(s[4] for s in raw) + 1)
+    occupied = bytearray(max(s[1] - s[0] for s in raw) + 1)
     taken: list[Candidate] = []
-    for pattern, start, end, folded_start, folded_end in raw:
+    fitting = matcher.entries_fitting
+    for negative_length, folded_start, pattern, start, end in raw:
+        folded_end = folded_start - negative_length
         if occupied.find(1, folded_start, folded_end) >= 0:
             continue
         lower_start = not (text[start].isupper() or text[start].isdigit())
         if lower_start and not matcher.may_start_lower(pattern):
             continue  # cheap exit for common words: "who", "target", "shell companies"
-        entries = matcher.fitting(pattern, start, end, text)
+        entries = fitting(pattern, text[start:end])
         if not entries:
             continue
         candidate = Candidate(start, end, folded_start, folded_end, entries)

@@ -44,15 +44,14 @@ def fold_text(text: str) -> tuple[str, list[int] | None]:
     if text.isascii():
         # bytes.translate lowers and blanks punctuation in one C pass.
         return text.encode("ascii").translate(_ASCII_TABLE).decode("ascii"), None
-    lowered = text.lower()
-    if len(lowered) == len(text):
-        folded = _NON_ASCII.sub(_fold_match, lowered)
+    # Non-ASCII characters fold one by one (they are few); the ASCII rest goes through the table.
+    folded = _NON_ASCII.sub(_fold_match, text)
+    if len(folded) == len(text):
         if folded.isascii():
-            folded = folded.encode("ascii").translate(_ASCII_TABLE).decode("ascii")
-        else:
-            folded = _ASCII_PUNCT.sub(" ", folded)
-        if len(folded) == len(text):
-            return folded, None
+            return folded.encode("ascii").translate(_ASCII_TABLE).decode("ascii"), None
+        lowered = folded.lower()
+        if len(lowered) == len(text):
+            return _ASCII_PUNCT.sub(" ", lowered), None
     return _fold_with_offsets(text)
 
 
@@ -86,17 +85,16 @@ def fold_aliases(aliases: list[str]) -> list[str]:
     if any(_SEPARATOR in alias for alias in aliases):
         return [fold_alias(alias) for alias in aliases]
     joined = _SEPARATOR.join(aliases)
-    lowered = joined.lower()
-    if len(lowered) != len(joined):
-        return [fold_alias(alias) for alias in aliases]
-    if not lowered.isascii():
-        lowered = _NON_ASCII.sub(_fold_match, lowered)
-    if lowered.isascii():
-        # One C pass, as in fold_text; the NUL separator survives.
-        folded = lowered.encode("ascii").translate(_ASCII_TABLE_KEEP_NUL).decode("ascii")
-    else:
-        folded = _ASCII_PUNCT_KEEP_SEPARATOR.sub(" ", lowered)
+    folded = _NON_ASCII.sub(_fold_match, joined) if not joined.isascii() else joined
     if len(folded) != len(joined):
         return [fold_alias(alias) for alias in aliases]
+    if folded.isascii():
+        # One C pass, as in fold_text; the NUL separator survives.
+        folded = folded.encode("ascii").translate(_ASCII_TABLE_KEEP_NUL).decode("ascii")
+    else:
+        lowered = folded.lower()
+        if len(lowered) != len(joined):
+            return [fold_alias(alias) for alias in aliases]
+        folded = _ASCII_PUNCT_KEEP_SEPARATOR.sub(" ", lowered)
     folded = _SPACE_RUN.sub(" ", folded)
     return [part.strip(" ") for part in folded.split(_SEPARATOR)]

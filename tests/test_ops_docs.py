@@ -44,7 +44,7 @@ def test_every_setting_is_documented_with_its_default() -> None:
 def test_alert_rules_use_metrics_that_exist() -> None:
     import tasks.metrics as metrics
 
-    known = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}  # noqa: SLF001
+    known = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}
     known |= {
         "newsworker_outbox_pending",
         "newsworker_outbox_oldest_pending_seconds",

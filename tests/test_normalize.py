@@ -329,3 +329,9 @@ def test_plain_title_with_literal_markup_is_defused() -> None:
     article = normalize(raw(title="How <script>alert(1)</script> works, javascript:void"))
     assert "<script" not in article.title.lower()  # type: ignore[attr-defined]
     assert "javascript:" not in article.title.lower()  # type: ignore[attr-defined]
+
+
+def test_sanitize_with_an_unusable_base_drops_relative_urls() -> None:
+    assert sanitize_html('<a href="/x">x</a>', "http://[::1") == (
+        '<a rel="noopener noreferrer nofollow">x</a>'
+    )

@@ -7,7 +7,6 @@ import re
 import unicodedata
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import nh3
 
@@ -69,7 +68,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\u
 def _cleaner(base_url: str | None) -> nh3.Cleaner:
     """One prebuilt sanitizer per base URL: building it costs more than cleaning a page."""
     url_relative: Any = "deny"
-    if base_url and urlsplit(base_url).scheme in ("http", "https"):
+    if base_url and base_url.lower().startswith(("http://", "https://")):
         url_relative = ("rewrite_with_base", base_url)
     options: dict[str, Any] = {
         "tags": set(ALLOWED_TAGS),

@@ -234,33 +234,30 @@ class EntityMatcher:
         span_upper = span.isupper()
         # Title-case or all-caps spans satisfy every capitalisation mask: skip tokenising.
         tokens = None if span_upper or span.istitle() else _TOKEN.findall(span)
-        fitting: list[AliasEntry] = []
         entry = self._entry_head[pattern]
+        if self._entry_next[entry] < 0:  # the common case: one alias behind the pattern
+            return self._entry_if_fits(entry, span_upper, tokens)
+        fitting: list[AliasEntry] = []
         while entry >= 0:
-            kind = self._entry_kind[entry]
-            if kind == KIND_ACRONYM:
-                ok = span_upper
-            elif tokens is None:
-                ok = True
-            else:
-                ok = _capitalised_as(tokens, self._entry_caps[entry], self._entry_tokens[entry])
-            if ok:
-                fitting.append(
-                    AliasEntry(
-                        self._entry_profile[entry],
-                        kind,
-                        self._entry_caps[entry],
-                        self._entry_tokens[entry],
-                    )
-                )
+            fitting.extend(self._entry_if_fits(entry, span_upper, tokens))
             entry = self._entry_next[entry]
         return tuple(fitting)
 
+    def _entry_if_fits(
+        self, entry: int, span_upper: bool, tokens: list[str] | None
+    ) -> tuple[AliasEntry, ...]:
+        kind = self._entry_kind[entry]
+        caps = self._entry_caps[entry]
+        count = self._entry_tokens[entry]
+        if kind == KIND_ACRONYM:
+            ok = span_upper
+        else:
+            ok = tokens is None or _capitalised_as(tokens, caps, count)
+        return (AliasEntry(self._entry_profile[entry], kind, caps, count),) if ok else ()
+
     def match(self, text: str, *, policy: EnrichPolicy | None = None) -> list[EntityMatch]:
         """The profiles the text mentions, with confidence and mentions, in first-mention order."""
-        from tasks.enrich.resolution import resolve
-
-        return resolve(text, self, policy or self.policy)
+        return _resolve(text, self, policy or self.policy)
 
     def prior_of(self, profile: int) -> float | None:
         """The profile's popularity prior, or None."""
@@ -376,3 +373,7 @@ class _Builder:
             lower_start=lower_start,
             policy=policy,
         )
+
+
+# Imported last: resolution needs this module's records, the matcher needs its rules.
+from tasks.enrich.resolution import resolve as _resolve  # noqa: E402

@@ -96,9 +96,12 @@ def inside_longer_name(text: str, candidate: Candidate) -> bool:
     start, end = candidate.start, candidate.end
     # Fast exits: most mentions sit between a lower-case word or punctuation on both sides.
     next_char = text[end + 1 : end + 2] if text[end : end + 1] in (" ", "-") else ""
-    prev_char = text[start - 2 : start - 1] if start >= 2 and text[start - 1] in " -" else ""
-    if not next_char.isupper() and not prev_char.isalpha():
-        return False
+    if not next_char.isupper():
+        if start < 2 or text[start - 1] not in " -" or not text[start - 2].isalpha():
+            return False
+        word_start = text.rfind(" ", max(0, start - 40), start - 1) + 1
+        if text[word_start].islower() and "\n" not in text[word_start:start]:
+            return False  # "met Kari Moto": the word before is lower case
     if all(entry.kind == KIND_ACRONYM for entry in candidate.entries):
         return False
     if _is_headline_caps(text, candidate):
@@ -275,13 +278,9 @@ class _Resolver:
             if record.confidence < self.policy.min_confidence:
                 continue
             record.spans.sort()
-            mentions = tuple(Mention(text[s:e], s, e) for s, e in record.spans)
+            mentions = tuple([Mention(text[s:e], s, e) for s, e in record.spans])
             matches.append(
-                EntityMatch(
-                    profile_id=self.matcher.profile_ids[profile],
-                    confidence=round(record.confidence, 3),
-                    mentions=mentions,
-                )
+                EntityMatch(self.matcher.profile_ids[profile], record.confidence, mentions)
             )
         matches.sort(key=lambda m: m.mentions[0].start)
         return matches
@@ -297,12 +296,13 @@ def select_candidates(text: str, matcher: EntityMatcher) -> list[Candidate]:
     raw = matcher.raw_spans(text)
     if not raw:
         return []
-    occupied = bytearray(max(s[1] - s[0] for s in raw) + 1)
+    # Original offsets are monotonic in folded ones, so overlap can be tested on either.
+    occupied = bytearray(len(text) + 1)
     taken: list[Candidate] = []
     fitting = matcher.entries_fitting
     for negative_length, folded_start, pattern, start, end in raw:
         folded_end = folded_start - negative_length
-        if occupied.find(1, folded_start, folded_end) >= 0:
+        if occupied.find(1, start, end) >= 0:
             continue
         lower_start = not (text[start].isupper() or text[start].isdigit())
         if lower_start and not matcher.may_start_lower(pattern):
@@ -313,9 +313,9 @@ def select_candidates(text: str, matcher: EntityMatcher) -> list[Candidate]:
         candidate = Candidate(start, end, folded_start, folded_end, entries)
         if inside_longer_name(text, candidate):
             continue
-        occupied[folded_start:folded_end] = b"\x01" * (folded_end - folded_start)
+        occupied[start:end] = b"\x01" * (end - start)
         taken.append(candidate)
-    taken.sort(key=lambda c: c.start)
+    taken.sort()  # by start: spans no longer overlap
     return taken
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlmodel import Session, col
 
 from storage.models import EntityProfile, StoreState, StoryEntity, utcnow
-from tasks.enrich.matcher import MatchableProfile
+from tasks.enrich.matcher import EntityMatcher, MatchableProfile
+from tasks.enrich.policy import EnrichPolicy
 from tasks.enrich.profiles import (
     ProfileInput,
     ProfilePolicy,
@@ -327,3 +328,31 @@ def stories_to_refresh(*, session: Session, since: datetime) -> list[str]:
         .distinct()
     )
     return list(session.execute(query).scalars())
+
+
+def load_or_build_matcher(
+    *, session: Session, cache_dir: Path | None = None, policy: EnrichPolicy | None = None
+) -> tuple[str | None, EntityMatcher]:
+    """The matcher for the store's current profile version, and that version.
+
+    With a cache_dir, a build saved for the same version is loaded instead of rebuilt, and a new
+    build is saved there. Call it in the worker parent before forking; per task, compare
+    profiles_version() with the returned version and call again only when it changed.
+    """
+    version = profiles_version(session=session)
+    cache_file = None
+    if cache_dir is not None and version is not None:
+        cache_file = Path(cache_dir) / f"matcher-{version}.bin"
+        if cache_file.exists():
+            try:
+                return version, EntityMatcher.load(cache_file, policy=policy)
+            except (ValueError, OSError, EOFError):
+                cache_file.unlink(missing_ok=True)  # a torn or foreign file: rebuild it
+    matcher = EntityMatcher.build(load_matchable_profiles(session=session), policy=policy)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        matcher.save(cache_file)
+        for stale in cache_file.parent.glob("matcher-*.bin"):
+            if stale != cache_file:
+                stale.unlink(missing_ok=True)
+    return version, matcher

@@ -173,3 +173,23 @@ def test_stories_carrying_a_changed_profile_are_found_for_refresh(session: Sessi
     assert stories_to_refresh(session=session, since=window) == []
     import_profiles(session=session, lines=[line("Q1", summary="Changed.")])
     assert stories_to_refresh(session=session, since=window) == ["s-new"]
+
+
+def test_matcher_cache_follows_the_profile_version(session: Session, tmp_path: Path) -> None:
+    from storage.profiles import load_or_build_matcher
+
+    cache = tmp_path / "cache"
+
+    import_profiles(session=session, lines=[line("Q1", "Ana Petrović")])
+    version, _ = load_or_build_matcher(session=session, cache_dir=cache)
+    assert version == profiles_version(session=session)
+    assert [p.name for p in cache.iterdir()] == [f"matcher-{version}.bin"]
+    again_version, again = load_or_build_matcher(session=session, cache_dir=cache)
+    assert again_version == version and again.profile_count == 1
+    import_profiles(session=session, lines=[line("Q2", "Ivo Kern")])
+    new_version, rebuilt = load_or_build_matcher(session=session, cache_dir=cache)
+    assert new_version != version and rebuilt.profile_count == 2
+    assert [p.name for p in cache.iterdir()] == [f"matcher-{new_version}.bin"]
+    (cache / f"matcher-{new_version}.bin").write_bytes(b"torn")
+    _, recovered = load_or_build_matcher(session=session, cache_dir=cache)
+    assert [m.profile_id for m in recovered.match("Ivo Kern spoke.")] == ["Q2"]

@@ -188,8 +188,11 @@ class EntityMatcher:
     @classmethod
     def load(cls, path: str | Path, *, policy: EnrichPolicy | None = None) -> EntityMatcher:
         """Load a build saved by save(); only our own cache files may be given here."""
-        with Path(path).open("rb") as handle:
-            state = pickle.load(handle)  # noqa: S301 - a cache file this process family wrote
+        try:
+            with Path(path).open("rb") as handle:
+                state = pickle.load(handle)  # noqa: S301 - a cache file this process family wrote
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
+            raise ValueError(f"{path} is not a readable matcher build") from e
         if not isinstance(state, dict) or state.get("format") != _FORMAT_VERSION:
             raise ValueError(f"{path} is not a matcher build of format {_FORMAT_VERSION}")
         del state["format"]

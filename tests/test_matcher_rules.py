@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tasks.enrich import EnrichPolicy, EntityMatcher, MatchableProfile
 
 
-def person(pid: str, name: str, *aliases: str, prior: float | None = None, cues: str = "") -> Any:
+def person(
+    pid: str, name: str, *aliases: str, prior: float | None = None, cues: str = ""
+) -> MatchableProfile:
     return MatchableProfile(pid, "person", name, aliases, prior, tuple(cues.split()))
 
 
 def org(pid: str, name: str, *aliases: str, prior: float | None = None) -> MatchableProfile:
     return MatchableProfile(pid, "organization", name, aliases, prior)
 
-
-from typing import Any  # noqa: E402
 
 STORE = [
     person("P1", "Marta Oyelaran"),

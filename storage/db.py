@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event
@@ -44,22 +43,21 @@ def create_db_engine(database_url: str, *, pool: bool = True) -> Engine:
     return create_engine(url, **kwargs)
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+
+
 def get_engine(database_url: str) -> Engine:
     """The process-wide engine for a URL; forked children must call dispose_engines()."""
-    return create_db_engine(database_url)
+    engine = _engines.get(database_url)
+    if engine is None:
+        engine = _engines[database_url] = create_db_engine(database_url)
+    return engine
 
 
 def dispose_engines() -> None:
-    """Drop inherited connections after a fork so no socket is shared between processes."""
-    for engine in list(_cached_engines()):
+    """Drop inherited pooled connections after a fork, without closing the parent's sockets."""
+    for engine in _engines.values():
         engine.dispose(close=False)
-    get_engine.cache_clear()
-
-
-def _cached_engines() -> list[Engine]:
-    # lru_cache keeps no public view of its values; engines are re-created lazily after a clear.
-    return []
 
 
 def session_for(database_url: str) -> Session:

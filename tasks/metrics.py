@@ -37,8 +37,15 @@ HOST_THROTTLED = Counter("newsworker_host_throttled_total", "Polls deferred by t
 FEED_LOCK_BUSY = Counter(
     "newsworker_feed_lock_busy_total", "Polls skipped: feed already being polled"
 )
-MATCHER_BUILD_SECONDS = Gauge("newsworker_matcher_build_seconds", "Last entity matcher build time")
-MATCHER_ALIASES = Gauge("newsworker_matcher_aliases", "Aliases in the entity matcher")
+# livemax: one series over live processes, so dead prefork children do not linger.
+MATCHER_BUILD_SECONDS = Gauge(
+    "newsworker_matcher_build_seconds",
+    "Last entity matcher build time",
+    multiprocess_mode="livemax",
+)
+MATCHER_ALIASES = Gauge(
+    "newsworker_matcher_aliases", "Aliases in the entity matcher", multiprocess_mode="livemax"
+)
 POLL_SECONDS = Histogram(
     "newsworker_poll_duration_seconds",
     "Whole poll_feed duration",

@@ -62,11 +62,6 @@ def test_json_lines_carry_the_task_context_and_redact_credentials(
     assert "task_id" not in second and "feed_id" not in second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/logs.py _SECRET_PARAMS eats the closing quote of the JSON line; "
-    "fix: [^&\\s]+ -> [^&\\s\"'<>]+ (reported to the lead)",
-)
 def test_a_secret_query_parameter_at_the_end_of_a_value_keeps_the_json_valid(
     captured: tuple[logging.Logger, io.StringIO],
 ) -> None:

@@ -64,9 +64,10 @@ def test_counters_from_forked_children_are_summed_and_served_over_http(tmp_path:
     body = result.stdout
     assert 'newsworker_fetches_total{outcome="2xx"} 3.0' in body
     assert 'newsworker_entries_total{outcome="new"} 15.0' in body
-    # Live gauges of a child marked dead are dropped; "all"-mode gauges keep one series per pid.
+    # Live gauges of a child marked dead are dropped; the matcher gauges are one livemax series.
     assert "test_busy_children 2.0" in body
-    assert 'newsworker_matcher_aliases{pid="' in body
+    assert "\nnewsworker_matcher_aliases 102.0\n" in body
+    assert 'newsworker_matcher_aliases{pid="' not in body
 
 
 def test_store_gauges_are_read_at_scrape_time(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from config.settings import Settings, get_settings
 
@@ -58,7 +58,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A connection loss cannot ack late tasks; cancel them so they are redelivered, not lost.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # Separate queues so ops scale dispatch, polling and publishing independently.
-        "task_queues": [Queue(name) for name in QUEUES],
+        # Each queue has its own exchange and key; bare Queue(name) objects would all bind to the
+        # default exchange and key, and one message would be copied into every queue.
+        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        "task_default_exchange": POLL_QUEUE,
+        "task_default_routing_key": POLL_QUEUE,
         "task_default_queue": POLL_QUEUE,
         "task_routes": {
             "newsworker.dispatch_due_feeds": {"queue": DISPATCH_QUEUE},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -412,17 +413,47 @@ def stories_consume(
     if not cfg.redis_url:
         raise fail("NEWSWORKER_REDIS_URL is not set: there is no stream to consume")
     name = consumer or f"{socket.gethostname()}-{os.getpid()}"
+    out = _CountingWriter(sys.stdout)
+    stopping = {"signal": False, "seen": -1}
+
+    def on_signal(*_: object) -> None:
+        stopping["signal"] = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+
+    def stop() -> bool:
+        if stopping["signal"]:
+            return True
+        idle = out.lines == stopping["seen"]
+        stopping["seen"] = out.lines
+        return exit_when_idle and idle
+
     consume(
         redis_url=cfg.redis_url,
         stream=cfg.stream_name,
         group=group,
         consumer=name,
-        out=sys.stdout,
+        out=out,  # type: ignore[arg-type]
         block_ms=block_ms,
         count=count,
         min_idle_ms_for_claim=claim_idle_ms,
-        stop_when_idle=exit_when_idle,
+        stop=stop,
     )
+
+
+class _CountingWriter:
+    """Counts the lines written through it, so `consume --exit-when-idle` knows when to stop."""
+
+    def __init__(self, target: Any) -> None:
+        self.target, self.lines = target, 0
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return int(self.target.write(text))
+
+    def flush(self) -> None:
+        self.target.flush()
 
 
 # --- fleet --------------------------------------------------------------------------------------
@@ -471,6 +502,7 @@ def dispatch(
         raise fail("NEWSWORKER_BROKER_URL is not set: use `newsworker run --once` in embedded mode")
     prepare_store(cfg)
     runtime_for(cfg)
+    import worker.app  # noqa: F401  (makes our app current, so .delay() goes to our broker)
     from tasks.jobs import dispatch_due_feeds
 
     count = dispatch_due_feeds(all_feeds=all_feeds)

@@ -22,6 +22,14 @@ def redact(text: str) -> str:
     return _SECRET_PARAMS.sub(r"\1***", text)
 
 
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return redact(str(value))
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
@@ -41,7 +49,9 @@ class JsonFormatter(logging.Formatter):
         entry.update(_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+        # Redact each value, not the dumped line, so a pattern can never eat JSON syntax.
+        safe = {key: _redact_value(value) for key, value in entry.items()}
+        return json.dumps(safe, default=str, ensure_ascii=False)
 
 
 class ConsoleFormatter(logging.Formatter):

@@ -81,11 +81,11 @@ def reset_child_connections(**_: Any) -> None:
 
 def dispose_inherited_engines() -> None:
     """Forget pooled DB connections inherited from the parent without closing its sockets."""
-    from storage.db import get_engine
+    from storage.db import dispose_engines
 
     # dispose(close=False) drops the pool's connections without sending a terminate on a socket
-    # the parent may still own; the engine then opens fresh connections in this process.
-    get_engine(get_settings().database_url).dispose(close=False)
+    # the parent may still own; the engines then open fresh connections in this process.
+    dispose_engines()
 
 
 def reset_redis_clients() -> None:

@@ -189,3 +189,8 @@ def test_alias_with_lower_case_first_word() -> None:
     store = [person("G", "Charles de Gaulle", "de Gaulle"), org("E", "eBay")]
     matcher = EntityMatcher.build(store)
     assert ids(matcher, "Officials praised de Gaulle. Shares of eBay rose.") == ["G", "E"]
+
+
+def test_calendar_words_and_compound_titles_do_not_extend_a_name(matcher: EntityMatcher) -> None:
+    assert ids(matcher, "Officials met Sergei Dubnov Monday in Kyiv.") == ["P2"]
+    assert ids(matcher, "Secretary of State Marta Oyelaran spoke.") == ["P1"]

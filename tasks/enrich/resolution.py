@@ -21,7 +21,8 @@ TITLE_WORDS = frozenset(
     congresswoman governor gov mayor general gen admiral colonel col captain capt lieutenant
     sergeant secretary chairman chairwoman chair leader ceo founder judge justice speaker
     ambassador envoy commissioner director chief vice deputy former late prof professor rev
-    reverend sheikh crown elect coach ayatollah cardinal bishop archbishop chancellor""".split()  # noqa: SIM905
+    reverend sheikh crown elect coach ayatollah cardinal bishop archbishop chancellor state
+    ceo cfo coo chairperson spokesperson""".split()  # noqa: SIM905
 )
 # Capitalised words that open sentences and clauses without being part of a name.
 FUNCTION_WORDS = frozenset(
@@ -31,6 +32,11 @@ FUNCTION_WORDS = frozenset(
     between against during without within despite though although because until unlike like
     according says said unless once every each some many most several no not there here it
     he she they we i you""".split()  # noqa: SIM905
+)
+# Capitalised words that follow a name without extending it ("met Xi Jinping Monday").
+CALENDAR_WORDS = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december""".split()  # noqa: SIM905
 )
 # Words after a bare capitalised name that show it is acting as a name ("Target said").
 NAME_EVIDENCE_WORDS = frozenset(
@@ -107,7 +113,8 @@ def inside_longer_name(text: str, candidate: Candidate) -> bool:
     if _is_headline_caps(text, candidate):
         return False
     if next_char.isupper():
-        return True
+        after = word_after(text, end)
+        return after is None or after.lower() not in CALENDAR_WORDS
     before = word_before(text, start)
     if before is None or not before[0].isupper():
         return False

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage.migrate import upgrade  # noqa: E402
-from worker.health import HealthTargets, run_health_checks  # noqa: E402
+from storage.migrate import upgrade
+from worker.health import HealthTargets, run_health_checks
 
 
 def main() -> None:
@@ -29,7 +29,8 @@ def main() -> None:
             run_health_checks(targets, liveness_only=liveness)
             times.append(time.perf_counter() - started)
         kind = "liveness" if liveness else "full"
-        print(f"{kind}: median {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
+        median_ms, max_ms = statistics.median(times) * 1000, max(times) * 1000
+        print(f"{kind}: median {median_ms:.1f} ms, max {max_ms:.1f} ms")
 
 
 if __name__ == "__main__":

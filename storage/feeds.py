@@ -58,7 +58,9 @@ def list_feeds(*, session: Session, status: str | None = None) -> Sequence[Feed]
     return session.exec(query).all()
 
 
-def set_feed_status(*, session: Session, feed: Feed, status: str, reason: str | None = None) -> Feed:
+def set_feed_status(
+    *, session: Session, feed: Feed, status: str, reason: str | None = None
+) -> Feed:
     """Pause, resume (active), disable or mark a feed failing."""
     if status not in FeedStatus.ALL:
         raise ValueError(f"status must be one of {FeedStatus.ALL}, not {status!r}")
@@ -84,7 +86,7 @@ def claim_due_feeds(
     lease: timedelta,
     include_not_due: bool = False,
 ) -> list[int]:
-    """Hand out due feeds once: lock them (SKIP LOCKED on PostgreSQL) and push next_poll_at by a lease.
+    """Hand out due feeds once: lock them (SKIP LOCKED on PostgreSQL), push next_poll_at by a lease.
 
     The poll sets the real next_poll_at; the lease only keeps other dispatchers off the feed
     until then, and brings the feed back if its poll task is lost.
@@ -107,10 +109,16 @@ def record_feed_error(
     *, session: Session, feed_id: int, kind: str, message: str, at: datetime | None = None
 ) -> None:
     """Keep a feed error for ops to inspect (feeds list, status)."""
-    session.add(FeedErrorRecord(feed_id=feed_id, kind=kind, message=message[:2000], occurred_at=at or utcnow()))
+    session.add(
+        FeedErrorRecord(
+            feed_id=feed_id, kind=kind, message=message[:2000], occurred_at=at or utcnow()
+        )
+    )
 
 
-def recent_feed_errors(*, session: Session, feed_id: int, limit: int = 20) -> Sequence[FeedErrorRecord]:
+def recent_feed_errors(
+    *, session: Session, feed_id: int, limit: int = 20
+) -> Sequence[FeedErrorRecord]:
     """The newest recorded errors of a feed."""
     query = (
         select(FeedErrorRecord)
@@ -145,7 +153,7 @@ def most_failing(*, session: Session, limit: int = 10) -> Sequence[Feed]:
     """Feeds with the most consecutive errors."""
     query = (
         select(Feed)
-        .where(or_(Feed.error_count > 0, Feed.status == FeedStatus.DISABLED))
+        .where(or_(col(Feed.error_count) > 0, col(Feed.status) == FeedStatus.DISABLED))
         .order_by(col(Feed.error_count).desc())
         .limit(limit)
     )

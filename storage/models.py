@@ -40,7 +40,7 @@ def _utc(*, nullable: bool = True, index: bool = False) -> Any:
 
 
 def _json(default: Any) -> Any:
-    return Field(default_factory=lambda: type(default)(), sa_column=Column(JSON, nullable=False))
+    return Field(default_factory=type(default), sa_column=Column(JSON, nullable=False))
 
 
 class FeedStatus:

@@ -82,9 +82,8 @@ def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
     log.info(
         "feed polled", extra={"feed_id": feed_id, "task_id": self.request.id, **outcome.as_dict()}
     )
-    if outcome.new or outcome.updated or outcome.duplicate:
-        if not runtime.settings.eager:
-            publish_pending.delay()
+    if (outcome.new or outcome.updated or outcome.duplicate) and not runtime.settings.eager:
+        publish_pending.delay()
     return outcome.as_dict()
 
 

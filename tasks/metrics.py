@@ -1,4 +1,4 @@
-"""Prometheus metrics every stage reports (multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is set)."""
+"""Prometheus metrics every stage reports (multiprocess-safe with PROMETHEUS_MULTIPROC_DIR)."""
 
 from __future__ import annotations
 

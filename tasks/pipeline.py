@@ -118,7 +118,7 @@ class PollOutcome:
 
 
 def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
-    """Fetch one feed and store what is new; never raises for a bad feed, only for infrastructure."""
+    """Fetch one feed and store what is new; raises only for infrastructure faults."""
     started = time.perf_counter()
     outcome = PollOutcome(feed_id=feed_id)
     with ctx.session_factory() as session:
@@ -316,9 +316,10 @@ def _apply_guid_stability(
         row = by_url.get(article.canonical_url or "")
         if article.entry_key not in existing and row is not None and row.feed_id == feed.id:
             # Keep the stored key so the article stays the same row and the same story.
-            article = replace(article, entry_key=row.entry_key)
             existing[row.entry_key] = row
-        rekeyed.append(article)
+            rekeyed.append(replace(article, entry_key=row.entry_key))
+        else:
+            rekeyed.append(article)
     return rekeyed
 
 
@@ -414,7 +415,14 @@ class _StoryWriter:
             canonical_url=article.canonical_url, feed_url=self.feed.url, entry_key=article.entry_key
         )
         row = ArticleRecord(
-            feed_id=self.feed.id, story_id=story_id, signature=text_signature(article.text)
+            feed_id=self.feed.id,
+            story_id=story_id,
+            signature=text_signature(article.text),
+            entry_key=article.entry_key,
+            title=article.title,
+            published_at=article.published_at,
+            discovered_at=article.discovered_at,
+            content_hash=article.content_hash,
         )
         _copy_article(row, article)
         self.session.add(row)

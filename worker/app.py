@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from config.settings import Settings, get_settings
 
@@ -17,7 +17,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings, each with the reason it is set."""
     if settings.task_time_limit_seconds >= settings.visibility_timeout_seconds:
         raise ValueError(
-            "NEWSWORKER_TASK_TIME_LIMIT_SECONDS must stay below NEWSWORKER_VISIBILITY_TIMEOUT_SECONDS, "
+            "NEWSWORKER_TASK_TIME_LIMIT_SECONDS must stay below "
+            "NEWSWORKER_VISIBILITY_TIMEOUT_SECONDS, "
             "or a late-acked task still running would be redelivered and run twice"
         )
     eager = settings.eager
@@ -33,7 +34,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
-        # Polls and publishes are idempotent, so ack after the work: a crash redelivers, loses nothing.
+        # Polls and publishes are idempotent: ack after the work, so a crash redelivers the task.
         "task_acks_late": True,
         # ...and a child killed mid-task (OOM, SIGKILL) puts its task back instead of dropping it.
         "task_reject_on_worker_lost": True,
@@ -60,7 +61,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Separate queues so ops scale dispatch, polling and publishing independently.
         # Each queue has its own exchange and key; bare Queue(name) objects would all bind to the
         # default exchange and key, and one message would be copied into every queue.
-        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        "task_queues": [
+            Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
+            for name in QUEUES
+        ],
         "task_default_exchange": POLL_QUEUE,
         "task_default_routing_key": POLL_QUEUE,
         "task_default_queue": POLL_QUEUE,

@@ -96,7 +96,7 @@ def demo(
     ),
     quiet: Annotated[bool, typer.Option(help="Print only the summary.")] = False,
 ) -> None:
-    """Import sample profiles, poll the bundled sample feeds once (eager, SQLite) and show the stories."""
+    """Import sample profiles, poll the bundled feeds once (eager, SQLite), show the stories."""
     from worker.demo import run_demo
 
     configure_logging(settings(), quiet=True)
@@ -234,7 +234,7 @@ def feeds_resume(url_or_id: str) -> None:
 
 @feeds_app.command("import-opml")
 def feeds_import_opml(file: Path) -> None:
-    """Register every feed of an OPML file without fetching (each is validated on its first poll)."""
+    """Register every feed of an OPML file without fetching (validated on first poll)."""
     from worker.feed_admin import import_opml
 
     cfg = settings()

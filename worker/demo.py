@@ -42,7 +42,8 @@ def run_demo(*, folder: Path, console: Console, show_stories: bool = True) -> No
         settings, SAMPLES / "profiles.jsonl", strict=False, fmt="jsonl", console=console
     )
     console.print(
-        f"profiles: {report.created} created, {report.updated} updated, {report.unchanged} unchanged",
+        f"profiles: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged",
         highlight=False,
     )
     with session_for(settings.database_url) as session:
@@ -59,7 +60,8 @@ def run_demo(*, folder: Path, console: Console, show_stories: bool = True) -> No
             ).all()
             for story in stories:
                 payload = story.payload
-                subtitle = f"story {story.story_id} · revision {story.revision} · {payload['article']['feed']['url'].rsplit('/', 1)[-1]}"
+                feed_name = payload["article"]["feed"]["url"].rsplit("/", 1)[-1]
+                subtitle = f"story {story.story_id} · revision {story.revision} · {feed_name}"
                 console.print(
                     Panel(
                         payload["rendered"],

@@ -17,7 +17,7 @@ from tasks.enrich import EntityMatcher, MatchableProfile, attach_profiles, rende
 from tasks.enrich.profiles import ProfilePolicy, normalize_profile
 from tasks.normalize import normalize_entry
 from tasks.publish import build_story, story_id_for
-from tasks.records import FeedRef, ProfileSnapshot, ProfileSource, RawEntry
+from tasks.records import FeedRef, ProfileSnapshot, RawEntry
 from worker.runtime import normalize_policy
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -50,7 +50,7 @@ def _bundled_profiles(
             summary=p.summary,
             version=p.version,
             updated_at=now,
-            sources=tuple(ProfileSource(**dict(s)) for s in p.sources),
+            sources=tuple(p.sources),
         )
     return matchable, snapshots
 

@@ -38,6 +38,8 @@ def import_profiles_file(
 ) -> Any:
     """Import a JSON Lines or CSV file with a progress bar on a terminal."""
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"--format must be jsonl or csv, not {fmt!r}")
     policy = ProfilePolicy(summary_max_chars=settings.profile_summary_max_chars)
     size = path.stat().st_size
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -53,7 +55,11 @@ def import_profiles_file(
                     yield line
 
             report = profile_store.import_profiles(
-                session=session, lines=lines(), fmt=fmt, strict=strict, policy=policy
+                session=session,
+                lines=lines(),
+                fmt="csv" if fmt == "csv" else "jsonl",
+                strict=strict,
+                policy=policy,
             )
     return report
 

@@ -132,7 +132,7 @@ def run_once(
 
 
 def run_loop(runtime: Runtime, *, console: Console, max_sleep_seconds: float = 30.0) -> None:
-    """Poll feeds as they come due, publish, and sleep until the next one; stops on SIGINT/SIGTERM."""
+    """Poll feeds as they come due, publish, sleep until the next; stops on SIGINT or SIGTERM."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

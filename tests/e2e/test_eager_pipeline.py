@@ -25,7 +25,8 @@ LIVE_FEED = b"""<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Live</title><link>http://127.0.0.1/</link>
 <item><title>OPEC meets</title><link>/energy/opec?utm_source=x</link><guid>live-1</guid>
 <pubDate>Mon, 27 Oct 2025 10:00:00 GMT</pubDate>
-<description>&lt;p&gt;OPEC agreed to keep output unchanged, ministers said.&lt;/p&gt;</description></item>
+<description>&lt;p&gt;OPEC agreed to keep output unchanged, ministers said.&lt;/p&gt;
+</description></item>
 </channel></rss>"""
 
 
@@ -44,8 +45,12 @@ def test_feeds_in_enriched_stories_out(tmp_path: Path, http_server: LocalHTTPSer
     settings = _settings(tmp_path)
     upgrade(settings.database_url)
     console = Console(file=open("/dev/null", "w"))  # noqa: SIM115
-    import_profiles_file(settings, SAMPLES / "profiles.jsonl", strict=True, fmt="jsonl", console=console)
-    http_server.route("/feed.xml", Response(200, {"Content-Type": "application/rss+xml"}, LIVE_FEED))
+    import_profiles_file(
+        settings, SAMPLES / "profiles.jsonl", strict=True, fmt="jsonl", console=console
+    )
+    http_server.route(
+        "/feed.xml", Response(200, {"Content-Type": "application/rss+xml"}, LIVE_FEED)
+    )
     with session_for(settings.database_url) as session:
         for path in sorted((SAMPLES / "feeds").iterdir()):
             feed_store.add_feed(session=session, url=path.resolve().as_uri())
@@ -66,7 +71,9 @@ def test_feeds_in_enriched_stories_out(tmp_path: Path, http_server: LocalHTTPSer
         for story in stories:
             assert_valid_story(story)
         by_title = {s["article"]["title"]: s for s in stories if s["event"] == "created"}
-        seed = by_title["Xi and Lee Seek to Restore China-South Korea Relations: APEC Talks Set the Stage"]
+        seed = by_title[
+            "Xi and Lee Seek to Restore China-South Korea Relations: APEC Talks Set the Stage"
+        ]
         ids = [e["id"] for e in seed["entities"]]
         assert "Q15031" in ids and "Q170481" in ids
         assert "About the People Mentioned" in seed["rendered"]
@@ -79,13 +86,17 @@ def test_feeds_in_enriched_stories_out(tmp_path: Path, http_server: LocalHTTPSer
         for entity in seed["entities"]:
             for mention in entity["mentions"]:
                 assert seed["article"]["text"][mention["start"] : mention["end"]] == mention["text"]
-        updates = [s for s in stories if s["story_id"] == seed["story_id"] and s["event"] == "updated"]
+        updates = [
+            s for s in stories if s["story_id"] == seed["story_id"] and s["event"] == "updated"
+        ]
         assert updates and updates[-1]["also_reported_by"]
 
         # A second round publishes nothing: re-polls are idempotent.
         second = run_once(runtime, all_feeds=True)
         assert second.new_stories == 0 and second.updated == 0 and second.published == 0
-        assert len((tmp_path / "stories.jsonl").read_text(encoding="utf-8").splitlines()) == len(lines)
+        assert len((tmp_path / "stories.jsonl").read_text(encoding="utf-8").splitlines()) == len(
+            lines
+        )
 
         # Story ids are stable: the same article keeps the same id in the store.
         with session_for(settings.database_url) as session:
@@ -97,11 +108,15 @@ def test_feeds_in_enriched_stories_out(tmp_path: Path, http_server: LocalHTTPSer
         set_runtime(None)
 
 
-def test_updated_entry_is_an_update_of_the_same_story(tmp_path: Path, http_server: LocalHTTPServer) -> None:
+def test_updated_entry_is_an_update_of_the_same_story(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
     settings = _settings(tmp_path)
     upgrade(settings.database_url)
     body = {"feed": LIVE_FEED}
-    http_server.route("/feed.xml", lambda _r: Response(200, {"Content-Type": "application/rss+xml"}, body["feed"]))
+    http_server.route(
+        "/feed.xml", lambda _r: Response(200, {"Content-Type": "application/rss+xml"}, body["feed"])
+    )
     with session_for(settings.database_url) as session:
         feed_store.add_feed(session=session, url=http_server.url("/feed.xml"))
         session.commit()
@@ -109,7 +124,9 @@ def test_updated_entry_is_an_update_of_the_same_story(tmp_path: Path, http_serve
     set_runtime(runtime)
     try:
         assert run_once(runtime, all_feeds=True).new_stories == 1
-        body["feed"] = LIVE_FEED.replace(b"keep output unchanged", b"cut output by a million barrels")
+        body["feed"] = LIVE_FEED.replace(
+            b"keep output unchanged", b"cut output by a million barrels"
+        )
         summary = run_once(runtime, all_feeds=True)
         assert summary.updated == 1 and summary.new_stories == 0
         stories = [json.loads(x) for x in (tmp_path / "stories.jsonl").read_text().splitlines()]

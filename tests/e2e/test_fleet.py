@@ -1,4 +1,4 @@
-"""A real fleet end to end: Celery worker process, Redis broker and stream, PostgreSQL, HTTP feed."""
+"""A real fleet end to end: Celery worker, Redis broker and stream, PostgreSQL, an HTTP feed."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def test_worker_polls_and_publishes_to_the_stream(
     tmp_path: Path, http_server: LocalHTTPServer, redis_url: str, postgres_url: str
 ) -> None:
     feed = (SAMPLES / "feeds" / "asia-politics.rss").read_bytes()
-    http_server.route("/asia.rss", Response(200, {"Content-Type": "application/rss+xml; charset=utf-8"}, feed))
+    http_server.route(
+        "/asia.rss", Response(200, {"Content-Type": "application/rss+xml; charset=utf-8"}, feed)
+    )
     stream = "test:fleet:stories"
     env = fleet_env(
         database_url=postgres_url,

@@ -16,20 +16,35 @@ NEWSWORKER = [sys.executable, "-m", "worker.cli"]
 
 def fleet_env(**values: str) -> dict[str, str]:
     """The process environment with NEWSWORKER_* values set (and no stray ones inherited)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWORKER_") or k.startswith("NEWSWORKER_TEST_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NEWSWORKER_") or k.startswith("NEWSWORKER_TEST_")
+    }
     env.update({f"NEWSWORKER_{k.upper()}": v for k, v in values.items()})
     env["PYTHONPATH"] = str(ROOT)
     env.setdefault("NEWSWORKER_LOG_FORMAT", "json")
     return env
 
 
-def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: Mapping[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run one newsworker command and return its result (raises on a non-zero exit)."""
     result = subprocess.run(
-        [*NEWSWORKER, *args], env=dict(env), cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [*NEWSWORKER, *args],
+        env=dict(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if result.returncode != 0:
-        raise AssertionError(f"newsworker {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"newsworker {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -40,7 +55,11 @@ class Process:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.popen = subprocess.Popen(
-            [*NEWSWORKER, *args], env=dict(env), cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            [*NEWSWORKER, *args],
+            env=dict(env),
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -50,15 +51,15 @@ class LocalHTTPServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path
-                request = Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body)
+                request = Request(
+                    self.command, path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 with server._lock:
                     server.requests.append(request)
                 handler = server.routes.get(path.split("?")[0]) or server.routes.get(path)
                 response = handler(request) if handler else Response(404, body=b"not found")
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._send(response)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def _send(self, response: Response) -> None:
                 self.send_response(response.status)

@@ -77,6 +77,12 @@ INVENTED_ARTICLES = [
     },
     {"id": "i09", "text": "Strong northwind gusts hit the PTF meeting.", "gold": ["X7"]},
     {"id": "i10", "text": "Mr Oyelaran and Ms Dalgaard met in Oslo.", "gold": ["X1"]},
+    {
+        "id": "i11",
+        "text": "Voters backed Lidia Oyelaran in Lagos. Later, Oyelaran thanked them.",
+        "gold": [],
+    },
+    {"id": "i12", "text": "Officials met Ayşe Kılıçdaroğlu Monday in Ankara.", "gold": ["X8"]},
 ]
 
 STEPS = (

@@ -194,3 +194,9 @@ def test_alias_with_lower_case_first_word() -> None:
 def test_calendar_words_and_compound_titles_do_not_extend_a_name(matcher: EntityMatcher) -> None:
     assert ids(matcher, "Officials met Sergei Dubnov Monday in Kyiv.") == ["P2"]
     assert ids(matcher, "Secretary of State Marta Oyelaran spoke.") == ["P1"]
+
+
+def test_surname_of_an_unknown_namesake_is_not_attached(matcher: EntityMatcher) -> None:
+    text = "Voters backed Lidia Oyelaran in Lagos. Later, Oyelaran thanked them."
+    assert ids(matcher, text) == []
+    assert ids(matcher, "Later, Oyelaran thanked them.") == ["P1"]

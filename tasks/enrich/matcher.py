@@ -60,6 +60,7 @@ class Candidate(NamedTuple):
     folded_start: int
     folded_end: int
     entries: tuple[AliasEntry, ...]
+    pattern: int = -1
 
 
 def is_acronym(alias: str) -> bool:
@@ -229,7 +230,7 @@ class EntityMatcher:
             folded_end = folded_start - negative_length
             entries = self.entries_fitting(pattern, text[start:end])
             if entries:
-                result.append(Candidate(start, end, folded_start, folded_end, entries))
+                result.append(Candidate(start, end, folded_start, folded_end, entries, pattern))
         return result
 
     def entries_fitting(self, pattern: int, span: str) -> tuple[AliasEntry, ...]:

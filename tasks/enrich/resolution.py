@@ -149,6 +149,8 @@ class _Resolver:
         self.anchors: dict[int, list[int]] = {}
         # Spans that only short forms fit, collected by full_mentions for short_mentions.
         self.short_only: list[Candidate] = []
+        # Short forms that also appear as part of an unknown longer name in this text.
+        self.blocked: set[int] = set()
 
     def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
         record = self.attached.get(profile)
@@ -229,6 +231,8 @@ class _Resolver:
         self.attach(min(anchored, key=distance), candidate, CONFIDENCE_COREFERENCE_SEVERAL)
 
     def short_without_anchor(self, candidate: Candidate, profiles: list[int]) -> None:
+        if candidate.pattern in self.blocked:
+            return  # the text names someone else with this surname ("Eric Adams")
         span = self.text[candidate.start : candidate.end]
         if span.isupper() and not _is_headline_caps(self.text, candidate):
             return  # "UN" is not the short form of "Kim Jong Un"
@@ -293,12 +297,15 @@ class _Resolver:
         return matches
 
 
-def select_candidates(text: str, matcher: EntityMatcher) -> list[Candidate]:
+def select_candidates(
+    text: str, matcher: EntityMatcher, blocked: set[int] | None = None
+) -> list[Candidate]:
     """The longest valid spans, no two overlapping, in text order.
 
     A span is valid when some alias fits its case and it is not the head or tail of a longer
     capitalised name; validity is checked only for spans that are not already covered, so the
-    short forms inside a full name cost nothing.
+    short forms inside a full name cost nothing. Patterns seen inside a longer capitalised name
+    are added to blocked: "Eric Adams ... Adams said" is about Eric Adams, not a stored Adams.
     """
     raw = matcher.raw_spans(text)
     if not raw:
@@ -317,8 +324,10 @@ def select_candidates(text: str, matcher: EntityMatcher) -> list[Candidate]:
         entries = fitting(pattern, text[start:end])
         if not entries:
             continue
-        candidate = Candidate(start, end, folded_start, folded_end, entries)
+        candidate = Candidate(start, end, folded_start, folded_end, entries, pattern)
         if inside_longer_name(text, candidate):
+            if blocked is not None:
+                blocked.add(pattern)
             continue
         occupied[start:end] = b"\x01" * (end - start)
         taken.append(candidate)
@@ -328,10 +337,12 @@ def select_candidates(text: str, matcher: EntityMatcher) -> list[Candidate]:
 
 def resolve(text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> list[EntityMatch]:
     """Find and resolve the entity mentions of one text."""
-    spans = select_candidates(text, matcher)
+    blocked: set[int] = set()
+    spans = select_candidates(text, matcher, blocked)
     if not spans:
         return []
     resolver = _Resolver(text, matcher, policy)
+    resolver.blocked = blocked
     deferred = resolver.full_mentions(spans)
     resolver.deferred_mentions(deferred)
     resolver.short_mentions()

@@ -166,9 +166,14 @@ def _flush(
     if strict and report.rejected:
         batch.clear()  # nothing will be kept: stop writing, keep validating
         return
+    changed_before = report.created + report.updated
     _upsert_batch(session, batch, report)
     batch.clear()
     if not strict:
+        # Each committed batch carries a version bump, so an import that fails half-way still
+        # tells the workers about the part that landed.
+        if report.created + report.updated != changed_before:
+            bump_profiles_version(session=session)
         session.commit()
 
 

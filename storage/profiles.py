@@ -224,7 +224,9 @@ def iter_profiles(*, session: Session, batch_size: int = 2000) -> Iterator[Entit
             return
         yield from rows
         last = rows[-1].id
-        session.expunge_all()
+        for row in rows:  # keep memory flat on a million rows, leave other objects alone
+            if row in session:
+                session.expunge(row)
 
 
 def export_rows(*, session: Session) -> Iterator[dict[str, Any]]:

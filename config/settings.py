@@ -171,7 +171,8 @@ def format_validation_error(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
-        lines.append(f"NEWSWORKER_{field.upper()}: {item['msg']} (got {item.get('input')!r})")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"NEWSWORKER_{field.upper()}: {message} (got {item.get('input')!r})")
     return "; ".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -32,6 +33,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     engine.dispose()
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str | None:
     """The newest migration revision in the code."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))

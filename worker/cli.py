@@ -42,15 +42,14 @@ def settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
     except SettingsError as e:
-        err.print(
-            f"[red]newsworker: invalid configuration:[/red] {e}", markup=True, highlight=False
-        )
+        # One plain line (no wrapping), so logs and scripts see the whole message.
+        typer.echo(f"newsworker: invalid configuration: {e}", err=True)
         raise typer.Exit(2) from e
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error line and return the Exit to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -62,6 +61,8 @@ def prepare_store(cfg: Settings) -> None:
         path = cfg.database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if Path(path).exists() and is_at_head(cfg.database_url):
+                return
         upgrade(cfg.database_url)
     elif not is_at_head(cfg.database_url):
         raise fail("the database is not migrated to head: run `newsworker db upgrade`")

@@ -57,7 +57,7 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as e:
-        Console(stderr=True).print(f"newsworker: invalid configuration: {e}", highlight=False)
+        typer.echo(f"newsworker: invalid configuration: {e}", err=True)
         raise typer.Exit(2) from e
 
 

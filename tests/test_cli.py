@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -62,7 +61,7 @@ def _seed_article() -> dict[str, str]:
     return {"title": lines[0], "text": "\n".join(body)}
 
 
-def test_enrich_attaches_xi_and_apec_to_the_seed_article(env: dict[str, str], tmp_path: Path) -> None:
+def test_enrich_attaches_xi_and_apec_to_the_seed(env: dict[str, str], tmp_path: Path) -> None:
     article = tmp_path / "seed.json"
     article.write_text(json.dumps(_seed_article()), encoding="utf-8")
     # The real entry point, as a user runs it.
@@ -111,7 +110,7 @@ def test_feeds_profiles_run_and_export(
     added = run_cli(env, "feeds", "add", http_server.url("/"), "--interval", "600").stdout
     assert "discovered from" in added and "/economy.rss" in added
     rows = json.loads(run_cli(env, "feeds", "list", "--json").stdout)
-    assert len(rows) == 1 and FEED_FIELDS <= set(rows[0])
+    assert len(rows) == 1 and set(rows[0]) >= FEED_FIELDS
     assert rows[0]["status"] == "active" and rows[0]["interval_seconds"] == 600
 
     run_cli(env, "run", "--once", "--all")
@@ -133,7 +132,8 @@ def test_feeds_profiles_run_and_export(
     run_cli(env, "feeds", "remove", str(rows[0]["id"]))
     assert json.loads(run_cli(env, "feeds", "list", "--json").stdout) == []
     (tmp_path / "feeds.opml").write_text(opml, encoding="utf-8")
-    assert "imported 1 new feeds" in run_cli(env, "feeds", "import-opml", str(tmp_path / "feeds.opml")).stdout
+    imported_opml = run_cli(env, "feeds", "import-opml", str(tmp_path / "feeds.opml")).stdout
+    assert "imported 1 new feeds" in imported_opml
 
 
 def test_file_feeds_need_the_setting(env: dict[str, str]) -> None:

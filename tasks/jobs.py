@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from storage import feeds as feed_store
 from storage.models import utcnow
 from tasks.pipeline import poll_feed as run_poll
+from tasks.pipeline import refresh_profile_stories as run_refresh
 
 log = logging.getLogger("newsworker.tasks")
 
@@ -110,3 +111,20 @@ def publish_pending() -> dict[str, Any]:
         name: {"sent": r.sent, "failed": r.failed, "dead": r.dead}
         for name, r in report.sinks.items()
     }
+
+
+@shared_task(
+    name="newsworker.refresh_profile_stories",
+    ignore_result=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=5,
+    max_retries=12,
+)
+def refresh_profile_stories() -> int:
+    """Re-publish recent stories whose profiles changed (the freshness window)."""
+    runtime = _runtime()
+    window = timedelta(days=runtime.settings.profile_freshness_days)
+    count = run_refresh(runtime.context, window=window)
+    if count and not runtime.settings.eager:
+        publish_pending.delay()
+    return count

@@ -8,30 +8,34 @@ PipelineContext, so the same code runs in eager mode, in a Celery worker and in 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
 from storage import articles as article_store
 from storage import feeds as feed_store
 from storage import outbox
 from storage.models import ArticleRecord, Feed, FeedStatus, Story, StoryEntity, utcnow
-from storage.profiles import load_snapshots
+from storage.profiles import load_snapshots, stories_to_refresh
 from tasks import metrics
 from tasks.enrich import EnrichPolicy, EntityMatcher, attach_profiles, render_story
 from tasks.errors import FetchError, IngestError, ParseError, RateLimited
 from tasks.normalize import NormalizePolicy, guids_look_unstable, normalize_entry
-from tasks.normalize.near_duplicates import similarity, text_signature
+from tasks.normalize.near_duplicates import NearDuplicateIndex, text_signature
 from tasks.parse import parse_feed
 from tasks.publish import build_story, story_id_for
 from tasks.records import (
     Article,
     AttachedEntity,
+    Citation,
     FeedRef,
     FetchResult,
     ParsedFeed,
@@ -47,6 +51,57 @@ from tasks.schedule import (
 )
 
 log = logging.getLogger("newsworker.pipeline")
+
+
+class RecentSignatures:
+    """The process's LSH index over recent articles' signatures, refreshed by id deltas.
+
+    Reading every recent signature on each poll cost a full window scan per feed (and a linear
+    similarity scan per article); this keeps the index and reads only rows past the last id seen.
+    """
+
+    # Concurrent transactions can commit ids out of order: re-read a few ids below the last one.
+    OVERLAP_IDS = 256
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._index: NearDuplicateIndex | None = None
+        self._stories: dict[str, str] = {}
+        self._order: deque[tuple[str, datetime]] = deque()
+        self._last_id = 0
+
+    def refresh(self, session: Session, *, since: datetime, threshold: float) -> None:
+        """Add committed signatures newer than the last refresh; forget those out of the window."""
+        with self._lock:
+            if self._index is None or self._index.threshold != threshold:
+                self._index, self._last_id = NearDuplicateIndex(threshold), 0
+                self._stories.clear()
+                self._order.clear()
+            after = max(0, self._last_id - self.OVERLAP_IDS) if self._last_id else 0
+            rows = article_store.signatures_after(
+                session=session, after_id=after, since=since, limit=self.limit
+            )
+            for row_id, story_id, signature, discovered_at in rows:
+                key = str(row_id)
+                self._last_id = max(self._last_id, row_id)
+                if key in self._stories:
+                    continue
+                self._index.add(key, signature)
+                self._stories[key] = story_id
+                self._order.append((key, discovered_at))
+            while self._order and (self._order[0][1] < since or len(self._order) > self.limit):
+                key, _ = self._order.popleft()
+                self._index.remove(key)
+                self._stories.pop(key, None)
+
+    def find(self, signature: str) -> str | None:
+        """The story of the most similar indexed signature at or above the threshold."""
+        with self._lock:
+            if self._index is None:
+                return None
+            keys = self._index.query(signature)
+            return self._stories[keys[0]] if keys else None
 
 
 class FeedFetcher(Protocol):
@@ -96,6 +151,7 @@ class PipelineContext:
     # Waiting this long for a host slot is fine inside a task; longer defers the feed.
     max_host_wait_seconds: float = 2.0
     now: Callable[[], datetime] = utcnow
+    recent_signatures: RecentSignatures = field(default_factory=RecentSignatures)
 
 
 @dataclass
@@ -339,7 +395,10 @@ class _StoryWriter:
         self.snapshots, self.matches, self.discovered_at = snapshots, matches, discovered_at
         self.entities_attached = 0
         self._batch_urls: dict[str, str] = {}
-        self._signatures: list[tuple[str, str]] | None = None
+        # Rows of this uncommitted batch: the shared index only takes committed rows.
+        self._batch_stories: dict[str, str] = {}
+        self._batch_signatures = NearDuplicateIndex(ctx.near_duplicate_threshold)
+        self._recent_refreshed = False
 
     def _entities(self, article: Article) -> tuple[AttachedEntity, ...]:
         entities = attach_profiles(self.matches.get(article.entry_key, []), self.snapshots)
@@ -381,6 +440,11 @@ class _StoryWriter:
         story.updated_at = self.discovered_at
         self.session.add(story)
         self.session.flush()
+        if payload.get("entities") is not None and story.revision > 1:
+            # The entity set may have changed: the new payload's entities replace the old ones.
+            self.session.execute(
+                delete(StoryEntity).where(col(StoryEntity.story_id) == story.story_id)
+            )
         for profile_id, version in entity_versions.items():
             self.session.merge(
                 StoryEntity(story_id=story.story_id, profile_id=profile_id, profile_version=version)
@@ -398,26 +462,38 @@ class _StoryWriter:
         story = self.session.get(Story, row.story_id)
         if story is None or story.primary_article_id != row.id:
             return  # a secondary copy in a cluster: stored, not re-announced
-        also = story.payload.get("also_reported_by", [])
+        self.republish(story, article)
+
+    def republish(self, story: Story, article: Article) -> None:
+        """Announce the story's next revision: new content, or fresher profiles."""
         payload = self._payload(
-            story_id=row.story_id,
+            story_id=story.story_id,
             revision=story.revision + 1,
             event="updated",
             article=article,
-            also=also,
+            also=story.payload.get("also_reported_by", []),
         )
         self._emit(story, payload, self._versions(payload))
 
     def add(self, article: Article) -> bool:
         """A new entry: a new story, or a new source of an existing story. True when new."""
-        cluster_id = self._find_cluster(article)
-        story_id = cluster_id or story_id_for(
-            canonical_url=article.canonical_url, feed_url=self.feed.url, entry_key=article.entry_key
+        signature = text_signature(article.text)
+        cluster_id = self._find_cluster(article, signature)
+        story = self.session.get(Story, cluster_id) if cluster_id else None
+        # A cluster id without a story (an index entry from a rolled-back batch) is no cluster.
+        story_id = (
+            cluster_id
+            if story is not None and cluster_id
+            else story_id_for(
+                canonical_url=article.canonical_url,
+                feed_url=self.feed.url,
+                entry_key=article.entry_key,
+            )
         )
         row = ArticleRecord(
             feed_id=self.feed.id,
             story_id=story_id,
-            signature=text_signature(article.text),
+            signature=signature,
             entry_key=article.entry_key,
             title=article.title,
             published_at=article.published_at,
@@ -429,9 +505,9 @@ class _StoryWriter:
         self.session.flush()
         if article.canonical_url:
             self._batch_urls.setdefault(article.canonical_url, story_id)
-        if self._signatures is not None and row.signature:
-            self._signatures.append((story_id, row.signature))
-        story = self.session.get(Story, story_id)
+        self._remember_signature(row, story_id)
+        if story is None:
+            story = self.session.get(Story, story_id)
         if story is not None:
             self._join(story, article)
             return False
@@ -459,7 +535,7 @@ class _StoryWriter:
         )
         self._emit(story, payload, {})
 
-    def _find_cluster(self, article: Article) -> str | None:
+    def _find_cluster(self, article: Article, signature: str) -> str | None:
         if not self.ctx.dedupe_across_feeds:
             return None
         if article.canonical_url:
@@ -472,19 +548,85 @@ class _StoryWriter:
                 return found[article.canonical_url].story_id
         if len(article.text) < 200:
             return None  # too short for text similarity to mean anything
-        signature = text_signature(article.text)
-        for story_id, other in self._recent_signatures():
-            if similarity(signature, other) >= self.ctx.near_duplicate_threshold:
-                return story_id
-        return None
+        similar = self._recent_signatures().find(signature)
+        if similar is None:
+            keys = self._batch_signatures.query(signature)
+            similar = self._batch_stories[keys[0]] if keys else None
+        return similar
 
-    def _recent_signatures(self) -> list[tuple[str, str]]:
-        if self._signatures is None:
-            since = self.discovered_at - self.ctx.near_duplicate_window
-            self._signatures = list(
-                article_store.recent_signatures(session=self.session, since=since)
+    def _recent_signatures(self) -> RecentSignatures:
+        if not self._recent_refreshed:
+            self._recent_refreshed = True
+            self.ctx.recent_signatures.refresh(
+                self.session,
+                since=self.discovered_at - self.ctx.near_duplicate_window,
+                threshold=self.ctx.near_duplicate_threshold,
             )
-        return self._signatures
+        return self.ctx.recent_signatures
+
+    def _remember_signature(self, row: ArticleRecord, story_id: str) -> None:
+        if row.signature and row.id is not None:
+            self._batch_signatures.add(str(row.id), row.signature)
+            self._batch_stories[str(row.id)] = story_id
+
+
+def refresh_profile_stories(ctx: PipelineContext, *, window: timedelta, limit: int = 500) -> int:
+    """Re-publish recent stories whose attached profiles changed since, as `event: updated`."""
+    now = ctx.now()
+    with ctx.session_factory() as session:
+        story_ids = stories_to_refresh(session=session, since=now - window)[:limit]
+        if not story_ids:
+            return 0
+        stories = article_store.stories_by_id(session=session, story_ids=story_ids)
+        rows = {
+            row.id: row
+            for row in session.exec(
+                select(ArticleRecord).where(
+                    col(ArticleRecord.id).in_([s.primary_article_id for s in stories.values()])
+                )
+            ).all()
+        }
+        matcher = ctx.matcher(session)
+        refreshed = 0
+        for story in stories.values():
+            row = rows.get(story.primary_article_id)
+            feed = feed_store.get_feed(session=session, feed_id=row.feed_id) if row else None
+            if row is None or feed is None or feed.id is None:
+                continue
+            article = _article_of(row)
+            matches = {article.entry_key: matcher.match(article.text)}
+            ids = {m.profile_id for m in matches[article.entry_key]}
+            snapshots = load_snapshots(session=session, ids=ids)
+            feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)
+            _StoryWriter(ctx, session, feed_ref, snapshots, matches, now).republish(story, article)
+            refreshed += 1
+        session.commit()
+    log.info("re-published stories with changed profiles", extra={"stories": refreshed})
+    return refreshed
+
+
+def _article_of(row: ArticleRecord) -> Article:
+    return Article(
+        entry_key=row.entry_key,
+        title=row.title,
+        url=row.url,
+        canonical_url=row.canonical_url,
+        summary=row.summary,
+        text=row.text,
+        content_html=row.content_html,
+        language=row.language,
+        published_at=row.published_at,
+        updated_at=row.updated_at,
+        discovered_at=row.discovered_at,
+        content_hash=row.content_hash,
+        author=row.author,
+        flags=tuple(row.flags),
+        sources=tuple(
+            Citation(number=int(s["number"]), title=str(s["title"]), url=str(s["url"]))
+            for s in row.sources
+        ),
+        guid=row.guid,
+    )
 
 
 def _copy_article(row: ArticleRecord, article: Article) -> None:

@@ -88,6 +88,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "schedule": settings.dispatch_interval_seconds,
             },
             "publish-pending": {"task": "newsworker.publish_pending", "schedule": 5.0},
+            # Cheap when nothing changed: one query for stories carrying an older profile version.
+            "refresh-profile-stories": {
+                "task": "newsworker.refresh_profile_stories",
+                "schedule": 60.0,
+            },
         },
         "worker_hijack_root_logger": False,
         "timezone": "UTC",

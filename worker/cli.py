@@ -285,6 +285,22 @@ def profiles_import(
     )
     if strict and report.rejected:
         raise typer.Exit(1)
+    if report.changed:
+        _refresh_stories_after_profile_change(cfg)
+
+
+def _refresh_stories_after_profile_change(cfg: Settings) -> None:
+    """Recent stories that mention changed profiles are re-published as updated."""
+    import worker.app  # noqa: F401  (our app is current, so .delay() goes to our broker)
+    from tasks.jobs import refresh_profile_stories
+
+    runtime_for(cfg)
+    if cfg.eager:
+        count = refresh_profile_stories()
+        if count:
+            console.print(f"{count} recent stories will be re-published with fresher profiles")
+    else:
+        refresh_profile_stories.delay()
 
 
 @profiles_app.command("export")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -135,5 +136,54 @@ def test_updated_entry_is_an_update_of_the_same_story(
         assert [s["revision"] for s in stories] == [1, 2]
         for story in stories:
             assert_valid_story(story)
+    finally:
+        set_runtime(None)
+
+
+def test_a_changed_profile_republishes_recent_stories(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    from storage.profiles import import_profiles
+    from tasks.enrich.profiles import ProfilePolicy
+    from tasks.pipeline import refresh_profile_stories
+
+    settings = _settings(tmp_path)
+    upgrade(settings.database_url)
+    opec = {
+        "id": "Q7795", "type": "organization", "name": "OPEC", "aliases": [],
+        "summary": "OPEC is a cartel of oil producers.",
+        "sources": [{"title": "OPEC", "url": "https://en.wikipedia.org/wiki/OPEC"}],
+    }  # fmt: skip
+    with session_for(settings.database_url) as session:
+        import_profiles(session=session, lines=[json.dumps(opec)], fmt="jsonl", strict=True,
+                        policy=ProfilePolicy())  # fmt: skip
+        session.commit()
+        http_server.route(
+            "/feed.xml", Response(200, {"Content-Type": "application/rss+xml"}, LIVE_FEED)
+        )
+        feed_store.add_feed(session=session, url=http_server.url("/feed.xml"))
+        session.commit()
+    runtime = build_runtime(settings)
+    set_runtime(runtime)
+    try:
+        assert run_once(runtime, all_feeds=True).new_stories == 1
+        assert refresh_profile_stories(runtime.context, window=timedelta(days=7)) == 0
+        opec["summary"] = "OPEC, founded in 1960 in Baghdad, coordinates oil output [1]."
+        with session_for(settings.database_url) as session:
+            import_profiles(session=session, lines=[json.dumps(opec)], fmt="jsonl", strict=True,
+                            policy=ProfilePolicy())  # fmt: skip
+            session.commit()
+        runtime.matchers.check_every_seconds = 0
+        assert refresh_profile_stories(runtime.context, window=timedelta(days=7)) == 1
+        run_once(runtime)
+        stories = [json.loads(x) for x in (tmp_path / "stories.jsonl").read_text().splitlines()]
+        assert [(s["event"], s["revision"]) for s in stories] == [("created", 1), ("updated", 2)]
+        first, second = (s["entities"][0]["profile"] for s in stories)
+        assert first["version"] != second["version"]
+        assert second["summary"].startswith("OPEC, founded in 1960")
+        for story in stories:
+            assert_valid_story(story)
+        # Nothing left to refresh once the story carries the current version.
+        assert refresh_profile_stories(runtime.context, window=timedelta(days=7)) == 0
     finally:
         set_runtime(None)

@@ -1,0 +1,126 @@
+"""Dispatching: due feeds are handed out once, even to concurrent dispatchers; one poll per feed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from config.settings import load_settings
+from storage import feeds as feed_store
+from storage.db import create_db_engine
+from storage.migrate import upgrade
+from storage.models import utcnow
+from tests.support.http import LocalHTTPServer, Response
+from worker.runtime import build_runtime
+
+
+def _add_feeds(engine: Engine, count: int) -> None:
+    with Session(engine) as session:
+        for index in range(count):
+            feed_store.add_feed(
+                session=session, url=f"https://feeds{index % 7}.example/{index}.xml"
+            )
+        session.commit()
+
+
+def test_due_feeds_are_claimed_once_and_leased(session: Session, engine: Engine) -> None:
+    _add_feeds(engine, 30)
+    now = utcnow() + timedelta(seconds=1)
+    first = feed_store.claim_due_feeds(
+        session=session, now=now, limit=20, lease=timedelta(minutes=5)
+    )
+    second = feed_store.claim_due_feeds(
+        session=session, now=now, limit=20, lease=timedelta(minutes=5)
+    )
+    assert len(first) == 20 and len(second) == 10 and not set(first) & set(second)
+    assert (
+        feed_store.claim_due_feeds(session=session, now=now, limit=20, lease=timedelta(minutes=5))
+        == []
+    )
+    # --all hands out every pollable feed, due or not.
+    everything = feed_store.claim_due_feeds(
+        session=session, now=now, limit=100, lease=timedelta(minutes=5), include_not_due=True
+    )
+    assert len(everything) == 30
+
+
+@pytest.mark.postgres
+def test_concurrent_dispatchers_never_hand_out_one_feed_twice(postgres_url: str) -> None:
+    """Four dispatchers race over 400 due feeds on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
+    engine = create_db_engine(postgres_url)
+    upgrade(postgres_url)
+    _add_feeds(engine, 400)
+    claimed: list[list[int]] = [[] for _ in range(4)]
+    start = threading.Barrier(4)
+    now = utcnow() + timedelta(seconds=1)
+
+    def dispatcher(slot: int) -> None:
+        start.wait()
+        while True:
+            with Session(engine) as session:
+                ids = feed_store.claim_due_feeds(
+                    session=session, now=now, limit=7, lease=timedelta(minutes=5)
+                )
+            if not ids:
+                return
+            claimed[slot].extend(ids)
+
+    threads = [threading.Thread(target=dispatcher, args=(slot,)) for slot in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    every = [feed_id for ids in claimed for feed_id in ids]
+    assert len(every) == 400, "every due feed is handed out"
+    assert len(set(every)) == 400, "no feed is handed out twice"
+    assert sum(1 for ids in claimed if ids) >= 2, "the dispatchers really ran side by side"
+    engine.dispose()
+
+
+def test_two_concurrent_polls_of_one_feed_fetch_it_once(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    """A redelivered or double-dispatched poll finds the feed lock taken and does nothing."""
+    import time
+
+    from tasks.pipeline import poll_feed
+
+    release = threading.Event()
+
+    def slow_feed(_request: object) -> Response:
+        release.wait(5)
+        body = b"<rss version='2.0'><channel><title>t</title><item><title>A</title>"
+        body += b"<link>https://x.example/a</link><description>Body text.</description>"
+        body += b"</item></channel></rss>"
+        return Response(200, {"Content-Type": "application/rss+xml"}, body)
+
+    http_server.route("/feed.xml", slow_feed)
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'lock.db'}", broker_url=None, redis_url=None,
+        jsonl_path=None, allow_private_addresses=True,
+    )  # fmt: skip
+    upgrade(settings.database_url)
+    runtime = build_runtime(settings)
+    with runtime.session() as session:
+        feed, _ = feed_store.add_feed(session=session, url=http_server.url("/feed.xml"))
+        session.commit()
+        assert feed.id is not None
+        feed_id = feed.id
+    outcomes: list[str] = []
+    first = threading.Thread(
+        target=lambda: outcomes.append(poll_feed(runtime.context, feed_id).status)
+    )
+    first.start()
+    deadline = time.monotonic() + 5
+    while not http_server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    outcomes.append(poll_feed(runtime.context, feed_id).status)  # while the first is fetching
+    release.set()
+    first.join(10)
+    assert sorted(outcomes) == ["locked", "ok"]
+    assert len(http_server.requests) == 1

@@ -407,6 +407,42 @@ def stories_replay(
         console.print(f"replayed {count} stories to {target.name}")
 
 
+@stories_app.command("dead-letters")
+def stories_dead_letters(
+    requeue: Annotated[
+        list[int] | None, typer.Option("--requeue", help="Requeue this delivery id (repeatable).")
+    ] = None,
+    requeue_all: Annotated[bool, typer.Option("--requeue-all", help="Requeue every one.")] = False,
+    sink: Annotated[str | None, typer.Option(help="Only this sink.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output for scripts.")] = False,
+) -> None:
+    """List deliveries that gave up (webhooks past their attempts), or put them back in line."""
+    import dataclasses
+
+    from storage.outbox import dead_letters, requeue_dead
+
+    cfg = settings()
+    prepare_store(cfg)
+    rt = runtime_for(cfg)
+    with rt.session() as session:
+        if requeue or requeue_all:
+            count = requeue_dead(session=session, ids=requeue or None, all=requeue_all)
+            session.commit()
+            console.print(f"requeued {count} deliveries; the next publish retries them")
+            return
+        rows = dead_letters(session=session, limit=1000, sink=sink)
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(r) for r in rows], default=str, indent=2))
+        return
+    table = Table("delivery", "sink", "story", "revision", "attempts", "last error")
+    for row in rows:
+        table.add_row(
+            str(row.delivery_id), row.sink, row.story_id, str(row.revision), str(row.attempts),
+            (row.last_error or "")[:60],
+        )  # fmt: skip
+    console.print(table)
+
+
 @stories_app.command("consume")
 def stories_consume(
     group: Annotated[str, typer.Option(help="Consumer group name.")],

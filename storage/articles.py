@@ -84,3 +84,31 @@ def stories_mentioning(
         .distinct()
     )
     return list(session.exec(query).all())
+
+
+def signatures_after(
+    *, session: Session, after_id: int, since: datetime, limit: int = 20_000
+) -> Sequence[tuple[int, str, str, datetime]]:
+    """(id, story_id, signature, discovered_at) of articles past an id, newest `limit`, by id."""
+    query = (
+        select(
+            ArticleRecord.id,
+            ArticleRecord.story_id,
+            ArticleRecord.signature,
+            ArticleRecord.discovered_at,
+        )
+        .where(
+            col(ArticleRecord.id) > after_id,
+            ArticleRecord.discovered_at >= since,
+            col(ArticleRecord.signature).is_not(None),
+        )
+        .order_by(col(ArticleRecord.id).desc())
+        .limit(limit)
+    )
+    rows = [
+        (row_id, story_id, signature, discovered_at)
+        for row_id, story_id, signature, discovered_at in session.exec(query).all()
+        if row_id is not None and signature
+    ]
+    rows.reverse()
+    return rows

@@ -13,8 +13,14 @@ from sqlalchemy import inspect
 from config.settings import Settings
 from storage.db import create_db_engine
 from storage.models import utcnow
-from tasks.enrich import EntityMatcher, MatchableProfile, attach_profiles, render_story
-from tasks.enrich.profiles import ProfilePolicy, normalize_profile
+from tasks.enrich import (
+    EnrichPolicy,
+    EntityMatcher,
+    MatchableProfile,
+    attach_profiles,
+    render_story,
+)
+from tasks.enrich.profiles import ProfilePolicy, matchable_from_input, normalize_profile
 from tasks.normalize import normalize_entry
 from tasks.publish import build_story, story_id_for
 from tasks.records import FeedRef, ProfileSnapshot, RawEntry
@@ -42,7 +48,7 @@ def _bundled_profiles(
         if not line.strip():
             continue
         p = normalize_profile(json.loads(line), policy=policy)
-        matchable.append(MatchableProfile(p.id, p.type, p.name, tuple(p.aliases), p.prior))
+        matchable.append(matchable_from_input(p))
         snapshots[p.id] = ProfileSnapshot(
             id=p.id,
             type=p.type,
@@ -110,7 +116,9 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
         policy=normalize_policy(settings),
     )
     matcher, snapshots, _origin = load_profiles(settings)
-    matches = matcher.match(article.text)
+    matches = matcher.match(
+        article.text, policy=EnrichPolicy(min_confidence=settings.entity_min_confidence)
+    )
     if snapshots is None:
         from storage.db import session_for
         from storage.profiles import load_snapshots

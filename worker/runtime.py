@@ -20,7 +20,7 @@ from sqlmodel import Session
 from config.settings import Settings, get_settings
 from storage.coordination import CoordinationPolicy, Coordinator
 from storage.db import get_engine
-from storage.profiles import load_matchable_profiles, profiles_version
+from storage.profiles import load_or_build_matcher, profiles_version
 from tasks import metrics
 from tasks.enrich import EnrichPolicy, EntityMatcher
 from tasks.fetch import Fetcher, FetchPolicy
@@ -36,6 +36,9 @@ log = logging.getLogger("newsworker.runtime")
 class MatcherCache:
     """The process's entity matcher, rebuilt only when the profile set's version changes."""
 
+    policy: EnrichPolicy = field(default_factory=EnrichPolicy)
+    # With a folder, a build saved for the same profile version is loaded instead of rebuilt.
+    cache_dir: Path | None = None
     matcher: EntityMatcher | None = None
     version: str | None = None
     checked_at: float = 0.0
@@ -51,22 +54,27 @@ class MatcherCache:
             version = profiles_version(session=session)
             self.checked_at = now
             if self.matcher is None or version != self.version:
-                self.build(session, version)
+                self.build(session)
             assert self.matcher is not None
             return self.matcher
 
-    def build(self, session: Session, version: str | None = None) -> EntityMatcher:
-        """Build from the store now."""
+    def build(self, session: Session) -> EntityMatcher:
+        """Build (or load a saved build) from the store now."""
         started = time.perf_counter()
-        profiles = load_matchable_profiles(session=session)
-        self.matcher = EntityMatcher.build(profiles)
-        self.version = version if version is not None else profiles_version(session=session)
+        self.version, self.matcher = load_or_build_matcher(
+            session=session, cache_dir=self.cache_dir, policy=self.policy
+        )
         elapsed = time.perf_counter() - started
         metrics.MATCHER_BUILD_SECONDS.set(elapsed)
-        metrics.MATCHER_ALIASES.set(getattr(self.matcher, "alias_count", 0))
+        metrics.MATCHER_ALIASES.set(self.matcher.alias_count)
         log.info(
-            "entity matcher built",
-            extra={"profiles": len(profiles), "seconds": round(elapsed, 3), "pid": os.getpid()},
+            "entity matcher ready",
+            extra={
+                "profiles": self.matcher.profile_count,
+                "aliases": self.matcher.alias_count,
+                "seconds": round(elapsed, 3),
+                "pid": os.getpid(),
+            },
         )
         return self.matcher
 
@@ -136,7 +144,8 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Assemble a Runtime from settings."""
-    matchers = MatcherCache()
+    enrich = EnrichPolicy(min_confidence=settings.entity_min_confidence)
+    matchers = MatcherCache(policy=enrich, cache_dir=settings.matcher_cache_dir)
     sinks = build_sinks(settings)
 
     def session_factory() -> Session:
@@ -159,7 +168,7 @@ def build_runtime(settings: Settings) -> Runtime:
         sink_names=tuple(sink.name for sink in sinks),
         normalize_policy=normalize_policy(settings),
         schedule_policy=schedule_policy(settings),
-        enrich_policy=EnrichPolicy(min_confidence=settings.entity_min_confidence),
+        enrich_policy=enrich,
         redirect_confirmations=settings.permanent_redirect_confirmations,
         feed_lock_seconds=settings.feed_lock_seconds,
         dedupe_across_feeds=settings.dedupe_across_feeds,

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -70,6 +71,9 @@ def prebuild_matcher() -> bool:
     finally:
         # The parent does no DB work after this: close its connections before the fork.
         get_engine(runtime.settings.database_url).dispose()
+    # Move the matcher's objects out of the collector's reach, so the children's garbage
+    # collections do not write to (and copy) the pages they share with the parent.
+    gc.freeze()
     return True
 
 

@@ -1,0 +1,208 @@
+"""Whole pipeline versus feedparser alone, on the same bytes (issue 4).
+
+Run from the repo root:
+    .venv/bin/python bench/bench_pipeline.py [--entries 10000] [--profiles 10000] [--profile-out F]
+
+(a) default `feedparser.parse` on every feed body of a `bench/corpus.py` corpus;
+(b) our whole eager pipeline on the same bodies, on SQLite: `worker.running.run_once` over
+file:// feeds (read, parse, normalize, dedupe, enrich against the profiles, store the articles,
+stories and outbox, then publish every story to the JSON Lines sink).
+Prints both times and the ratio (a)/(b); the target is >= 1.25. The entity matcher is built
+before the timed run (a worker builds it once at start) and its build time is printed apart.
+`--profile-out FILE` writes a cProfile of (b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import random
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import feedparser
+
+from bench.corpus import generate_corpus
+from config.settings import load_settings
+from storage import feeds as feed_store
+from storage.db import dispose_engines, session_for
+from storage.migrate import upgrade
+from storage.profiles import import_profiles
+from worker.running import run_once
+from worker.runtime import build_runtime, set_runtime
+
+GIVEN = "Amara Bruno Chen Dalia Emil Farah Goran Hana Ivo Jana Kofi Lena Mateo Nadia Omar Petra"
+FAMILY = "Okafor Lindqvist Moreau Tanaka Novak Haddad Silva Kowalski Brennan Castellano Ibsen"
+SYLLABLES = [
+    "ka",
+    "ri",
+    "mo",
+    "sa",
+    "le",
+    "na",
+    "to",
+    "vi",
+    "el",
+    "an",
+    "or",
+    "be",
+    "da",
+    "go",
+    "hu",
+    "ji",
+    "ko",
+    "lu",
+    "ma",
+    "ne",
+    "pa",
+    "ro",
+    "su",
+    "ta",
+    "ul",
+    "va",
+]
+ORG_SUFFIX = ("Group", "Holdings", "Bank", "Corporation", "Foundation", "Institute", "Party")
+CONTENT_START = "<content:encoded><![CDATA[<p>"
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
+def synthetic_profile_rows(count: int, seed: int = 7) -> Iterator[dict[str, object]]:
+    """count profile records (65% people, the rest organizations) as the importer reads them."""
+    rng = random.Random(seed)
+    given, family = GIVEN.split(), FAMILY.split()
+    for index in range(count):
+        if rng.random() < 0.65:
+            name = f"{rng.choice(given)} {_word(rng)}{rng.choice(family).lower()}"
+            kind, aliases = "person", [f"{name.split(maxsplit=1)[0][0]}. {name.split()[1]}"]
+        else:
+            name = f"{_word(rng)} {_word(rng)} {rng.choice(ORG_SUFFIX)}"
+            kind, aliases = "organization", ["".join(w[0] for w in name.split()) + str(index)]
+        yield {
+            "id": f"Q{900000 + index}",
+            "type": kind,
+            "name": name,
+            "aliases": aliases,
+            "summary": f"{name} is a synthetic {kind} used by the benchmarks, number {index}.",
+            "sources": [{"title": name, "url": f"https://profiles.example/{index}"}],
+        }
+
+
+def profile_lines(rows: list[dict[str, object]]) -> list[str]:
+    """JSON Lines for import_profiles."""
+    return [json.dumps(row) for row in rows]
+
+
+def mention_profiles(
+    bodies: list[bytes], rows: list[dict[str, object]], share: float = 0.6, seed: int = 3
+) -> list[bytes]:
+    """Open about `share` of the articles with a sentence naming one to three profiles."""
+    rng = random.Random(seed)
+    names = [str(row["name"]) for row in rows]
+
+    def lead(_: re.Match[str]) -> str:
+        if rng.random() >= share:
+            return CONTENT_START
+        picked = rng.sample(names, rng.randint(1, 3))
+        return f"{CONTENT_START}{' and '.join(picked)} said on Tuesday that talks would go on. "
+
+    return [re.sub(re.escape(CONTENT_START), lead, b.decode()).encode() for b in bodies]
+
+
+def time_feedparser(bodies: list[bytes]) -> tuple[float, int]:
+    """Seconds for default feedparser.parse over every body, and the entries it found."""
+    started = time.perf_counter()
+    entries = sum(len(feedparser.parse(body).entries) for body in bodies)
+    return time.perf_counter() - started, entries
+
+
+def run_pipeline(
+    bodies: list[bytes], rows: list[dict[str, object]], workdir: Path, profile_out: str | None
+) -> dict[str, float]:
+    """The eager pipeline over file:// feeds on a fresh SQLite store; returns its figures."""
+    settings = load_settings(
+        database_url=f"sqlite:///{workdir / 'bench.db'}",
+        broker_url=None,
+        redis_url=None,
+        jsonl_path=workdir / "stories.jsonl",
+        allow_file_urls=True,
+        allow_private_addresses=True,
+    )
+    upgrade(settings.database_url)
+    with session_for(settings.database_url) as session:
+        import_profiles(session=session, lines=profile_lines(rows))
+        for number, body in enumerate(bodies):
+            path = workdir / f"feed-{number}.xml"
+            path.write_bytes(body)
+            feed_store.add_feed(session=session, url=path.as_uri())
+        session.commit()
+    runtime = build_runtime(settings)
+    set_runtime(runtime)
+    with runtime.session() as session:
+        started = time.perf_counter()
+        runtime.matchers.get(session)
+        build_seconds = time.perf_counter() - started
+    profiler = cProfile.Profile() if profile_out else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    summary = run_once(runtime, all_feeds=True)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile_out)
+    seconds = time.perf_counter() - started
+    lines = sum(1 for _ in (workdir / "stories.jsonl").open(encoding="utf-8"))
+    set_runtime(None)
+    dispose_engines()
+    return {
+        "seconds": seconds,
+        "build_seconds": build_seconds,
+        "feeds": summary.feeds,
+        "entries": summary.entries,
+        "new": summary.new_stories,
+        "duplicates": summary.duplicates,
+        "entities": summary.entities,
+        "errors": summary.errors,
+        "published": summary.published,
+        "jsonl_lines": lines,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--profiles", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile-out", help="write a cProfile of the pipeline run here")
+    args = parser.parse_args()
+    rows = list(synthetic_profile_rows(args.profiles))
+    bodies = mention_profiles(generate_corpus(args.entries, seed=args.seed), rows)
+    size = sum(len(b) for b in bodies)
+    print(f"corpus: {len(bodies)} feeds, {args.entries} entries, {size / 1e6:.1f} MB")
+    fp_seconds, fp_entries = time_feedparser(bodies)
+    print(f"(a) feedparser.parse (defaults): {fp_seconds:.2f} s, {fp_entries} entries")
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        figures = run_pipeline(bodies, rows, Path(tmp), args.profile_out)
+    print(
+        f"matcher build ({args.profiles} profiles, before the run): {figures['build_seconds']:.2f} s"
+    )
+    print(
+        "(b) pipeline: {seconds:.2f} s for {feeds} feeds, {entries} entries: {new} new stories, "
+        "{duplicates} duplicates, {entities} entities attached, {errors} errors, "
+        "{published} deliveries published, {jsonl_lines} JSON lines".format(**figures)
+    )
+    print(f"(b) pipeline: {figures['entries'] / figures['seconds']:.0f} entries/s")
+    print(f"ratio (a)/(b): {fp_seconds / figures['seconds']:.2f}  (target >= 1.25)")
+
+
+if __name__ == "__main__":
+    main()

@@ -290,6 +290,7 @@ def ingest_parsed(
     snapshots = load_snapshots(session=session, ids=profile_ids)
     feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)
     writer = _StoryWriter(ctx, session, feed_ref, snapshots, matches, discovered_at)
+    writer.prefetch(fresh)
     for article, row in changed:
         writer.update(article, row)
         outcome.updated += 1
@@ -399,6 +400,30 @@ class _StoryWriter:
         self._batch_stories: dict[str, str] = {}
         self._batch_signatures = NearDuplicateIndex(ctx.near_duplicate_threshold)
         self._recent_refreshed = False
+        self._stored_urls: dict[str, str] = {}
+        self._absent_stories: set[str] = set()
+
+    def prefetch(self, fresh: Sequence[Article]) -> None:
+        """Look up the batch's canonical URLs and candidate stories in two queries."""
+        urls = {a.canonical_url for a in fresh if a.canonical_url}
+        if self.ctx.dedupe_across_feeds and urls:
+            found = article_store.articles_by_canonical_url(
+                session=self.session, canonical_urls=urls
+            )
+            self._stored_urls = {url: row.story_id for url, row in found.items()}
+        candidates = {
+            story_id_for(
+                canonical_url=a.canonical_url, feed_url=self.feed.url, entry_key=a.entry_key
+            )
+            for a in fresh
+        } | set(self._stored_urls.values())
+        stored = article_store.stories_by_id(session=self.session, story_ids=candidates)
+        self._absent_stories = candidates - stored.keys()
+
+    def _story(self, story_id: str) -> Story | None:
+        if story_id in self._absent_stories:
+            return None
+        return self.session.get(Story, story_id)
 
     def _entities(self, article: Article) -> tuple[AttachedEntity, ...]:
         entities = attach_profiles(self.matches.get(article.entry_key, []), self.snapshots)
@@ -445,8 +470,10 @@ class _StoryWriter:
             self.session.execute(
                 delete(StoryEntity).where(col(StoryEntity.story_id) == story.story_id)
             )
+        # A new story has no entity rows yet: add them without merge's SELECT per row.
+        stage = self.session.add if story.revision == 1 else self.session.merge
         for profile_id, version in entity_versions.items():
-            self.session.merge(
+            stage(
                 StoryEntity(story_id=story.story_id, profile_id=profile_id, profile_version=version)
             )
 
@@ -479,7 +506,7 @@ class _StoryWriter:
         """A new entry: a new story, or a new source of an existing story. True when new."""
         signature = text_signature(article.text)
         cluster_id = self._find_cluster(article, signature)
-        story = self.session.get(Story, cluster_id) if cluster_id else None
+        story = self._story(cluster_id) if cluster_id else None
         # A cluster id without a story (an index entry from a rolled-back batch) is no cluster.
         story_id = (
             cluster_id
@@ -507,12 +534,13 @@ class _StoryWriter:
             self._batch_urls.setdefault(article.canonical_url, story_id)
         self._remember_signature(row, story_id)
         if story is None:
-            story = self.session.get(Story, story_id)
+            story = self._story(story_id)
         if story is not None:
             self._join(story, article)
             return False
         assert row.id is not None
         story = Story(story_id=story_id, primary_article_id=row.id, created_at=self.discovered_at)
+        self._absent_stories.discard(story_id)
         payload = self._payload(
             story_id=story_id, revision=1, event="created", article=article, also=()
         )
@@ -541,11 +569,8 @@ class _StoryWriter:
         if article.canonical_url:
             if article.canonical_url in self._batch_urls:
                 return self._batch_urls[article.canonical_url]
-            found = article_store.articles_by_canonical_url(
-                session=self.session, canonical_urls=[article.canonical_url]
-            )
-            if article.canonical_url in found:
-                return found[article.canonical_url].story_id
+            if article.canonical_url in self._stored_urls:
+                return self._stored_urls[article.canonical_url]
         if len(article.text) < 200:
             return None  # too short for text similarity to mean anything
         similar = self._recent_signatures().find(signature)

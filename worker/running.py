@@ -52,35 +52,22 @@ class RunSummary:
         self.outcomes.append(outcome)
 
     def table(self) -> Table:
-        """The summary as a rich table."""
-        table = Table(
-            "feeds",
-            "entries",
-            "new stories",
-            "updated",
-            "duplicates",
-            "entities attached",
-            "errors",
-            "published",
-            "time taken",
-            title="newsworker run",
+        """The summary as a two-column rich table (fits an 80-column terminal)."""
+        table = Table("", "", title="newsworker run", show_header=False)
+        rows = (
+            ("feeds polled", self.feeds),
+            ("entries seen", self.entries),
+            ("new stories", self.new_stories),
+            ("updated stories", self.updated),
+            ("syndicated duplicates joined", self.duplicates),
+            ("unchanged feeds (304 or same body)", self.not_modified),
+            ("entities attached", self.entities),
+            ("feed errors", self.errors),
+            ("events published", self.published),
+            ("time taken", f"{self.seconds:.2f} s"),
         )
-        table.add_row(
-            *(
-                str(v)
-                for v in (
-                    self.feeds,
-                    self.entries,
-                    self.new_stories,
-                    self.updated,
-                    self.duplicates,
-                    self.entities,
-                    self.errors,
-                    self.published,
-                )
-            ),
-            f"{self.seconds:.2f} s",
-        )
+        for label, value in rows:
+            table.add_row(label, str(value))
         return table
 
     def as_dict(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 - setup_logging: our JSON/console logging with the task context filter (Celery keeps its hands off);
 - worker_init (main process, before prefork forks): clear stale metric files, build the entity
-  matcher so the children share it, then close the parent's DB connections;
+  matcher and load the language model so the children share them, then close the parent's DB
+  connections;
 - worker_process_init (each child): drop inherited DB connections and Redis sockets;
 - worker_ready: serve /metrics from the main process when NEWSWORKER_METRICS_PORT is set;
 - task_prerun/postrun: task_id, task_name and feed_id on every log line of the task;
@@ -52,6 +53,10 @@ def prepare_worker_parent(**_: Any) -> None:
     if removed:
         log.info("cleared stale metric files", extra={"files": removed})
     prebuild_matcher()
+    # Every child would otherwise load it on its first poll: seconds per respawned child.
+    from tasks.normalize.language import load_language_model
+
+    load_language_model()
 
 
 def prebuild_matcher() -> bool:

@@ -72,6 +72,11 @@ def _get_identifier() -> Any:
     return _identifier
 
 
+def load_language_model() -> None:
+    """Load the language model now (a worker parent does, so its forked children share it)."""
+    _get_identifier()
+
+
 def detect_language(text: str) -> str | None:
     """Detect the language of text, or None when it is too short or the model is unsure."""
     sample = text[:DETECT_CHARS].strip()

@@ -10,26 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_TRACKING_PARAMS = (
-    "utm_*",
-    "fbclid",
-    "gclid",
-    "dclid",
-    "msclkid",
-    "mc_cid",
-    "mc_eid",
-    "_ga",
-    "_hsenc",
-    "_hsmi",
-    "igshid",
-    "yclid",
-    "mkt_tok",
-    "oly_anon_id",
-    "oly_enc_id",
-    "vero_id",
-    "wt_mc",
-    "ref_src",
-)
+# The normalizer owns the default list; settings only let ops replace it.
+from tasks.normalize import DEFAULT_TRACKING_PARAMS
 
 
 class WebhookTarget(BaseModel):

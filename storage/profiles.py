@@ -229,21 +229,26 @@ def iter_profiles(*, session: Session, batch_size: int = 2000) -> Iterator[Entit
                 session.expunge(row)
 
 
+def profile_row(profile: EntityProfile) -> dict[str, Any]:
+    """One profile as a dict in the import format, plus version and updated_at."""
+    return {
+        "id": profile.id,
+        "type": profile.type,
+        "name": profile.name,
+        "aliases": profile.aliases,
+        "summary": profile.summary,
+        "facts": profile.facts,
+        "sources": profile.sources,
+        "prior": profile.prior,
+        "version": profile.version,
+        "updated_at": profile.updated_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
 def export_rows(*, session: Session) -> Iterator[dict[str, Any]]:
     """Every profile as a dict in the import format, for `profiles export`."""
     for profile in iter_profiles(session=session):
-        yield {
-            "id": profile.id,
-            "type": profile.type,
-            "name": profile.name,
-            "aliases": profile.aliases,
-            "summary": profile.summary,
-            "facts": profile.facts,
-            "sources": profile.sources,
-            "prior": profile.prior,
-            "version": profile.version,
-            "updated_at": profile.updated_at.isoformat(),
-        }
+        yield profile_row(profile)
 
 
 def load_matchable_profiles(*, session: Session, batch_size: int = 5000) -> list[MatchableProfile]:

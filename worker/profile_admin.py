@@ -13,24 +13,7 @@ from rich.progress import Progress
 from config.settings import Settings
 from storage import profiles as profile_store
 from storage.db import session_for
-from storage.models import EntityProfile
 from tasks.enrich.profiles import ProfilePolicy
-
-
-def profile_json(profile: EntityProfile) -> dict[str, Any]:
-    """A profile in the import format (plus version and updated_at)."""
-    return {
-        "id": profile.id,
-        "type": profile.type,
-        "name": profile.name,
-        "aliases": profile.aliases,
-        "summary": profile.summary,
-        "facts": profile.facts,
-        "sources": profile.sources,
-        "prior": profile.prior,
-        "version": profile.version,
-        "updated_at": profile.updated_at.isoformat().replace("+00:00", "Z"),
-    }
 
 
 def import_profiles_file(
@@ -67,15 +50,15 @@ def import_profiles_file(
 def export_profiles(settings: Settings) -> Iterator[str]:
     """Every profile as a JSON line."""
     with session_for(settings.database_url) as session:
-        for profile in profile_store.iter_profiles(session=session):
-            yield json.dumps(profile_json(profile), ensure_ascii=False)
+        for row in profile_store.export_rows(session=session):
+            yield json.dumps(row, ensure_ascii=False)
 
 
 def show_profile(settings: Settings, profile_id: str) -> dict[str, Any] | None:
     """One profile as JSON, or None."""
     with session_for(settings.database_url) as session:
         profile = profile_store.get_profile(session=session, profile_id=profile_id)
-        return profile_json(profile) if profile else None
+        return profile_store.profile_row(profile) if profile else None
 
 
 def remove_profile(settings: Settings, profile_id: str) -> bool:

@@ -21,10 +21,32 @@ from storage.models import Delivery, DeliveryStatus, Story
 from tests.support.fleet import fleet_env
 from tests.support.http import LocalHTTPServer, Request, Response
 
-WORDS = (
-    "harbor council budget river election vaccine orbit tariff wildfire court bridge festival "
-    "museum drought senate transit reactor glacier merger strike census summit pipeline rover"
-).split()
+WORDS = [
+    "harbor",
+    "council",
+    "budget",
+    "river",
+    "election",
+    "vaccine",
+    "orbit",
+    "tariff",
+    "wildfire",
+    "court",
+    "bridge",
+    "festival",
+    "museum",
+    "drought",
+    "senate",
+    "transit",
+    "reactor",
+    "glacier",
+    "merger",
+    "strike",
+    "census",
+    "summit",
+    "pipeline",
+    "rover",
+]
 STREAM = "test:faults:stories"
 
 

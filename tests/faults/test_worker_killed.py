@@ -80,8 +80,7 @@ def test_sigkill_at_20_random_points_loses_nothing_and_duplicates_share_their_ke
             # Celery checks its pool once, just after "ready": a child lost before that check
             # stops the whole worker ("Could not start worker processes"). Its event loop runs
             # after the check, so the first task received means the check is behind us.
-            assert worker is not None
-            wait_for(lambda: "] received" in worker.output(), timeout=15, interval=0.05)
+            wait_for(lambda w=worker: "] received" in w.output(), timeout=15, interval=0.05)
             fresh = False
         time.sleep(rng.uniform(0.1, 1.0))
         mid_work += queue_length(redis_url) > 0

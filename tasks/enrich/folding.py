@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from functools import lru_cache
@@ -35,6 +36,25 @@ def _fold_match(match: re.Match[str]) -> str:
 _ASCII_TABLE = bytes(c if chr(c).isalnum() else 32 for c in range(256)).lower()
 
 
+class _NotAsciiFoldable(Exception):
+    """A non-ASCII run folds to non-ASCII text or to another length: the codec path gives up."""
+
+
+def _fold_for_codec(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: the folded form of a run of non-ASCII characters, if plain ASCII."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    run = error.object[error.start : error.end]
+    folded = "".join(map(_fold_char, run))
+    if len(folded) != len(run) or not folded.isascii():
+        raise _NotAsciiFoldable
+    return folded, error.end
+
+
+_CODEC_ERRORS = "newsworker-fold"
+codecs.register_error(_CODEC_ERRORS, _fold_for_codec)
+
+
 def fold_text(text: str) -> tuple[str, list[int] | None]:
     """Fold text; return it and, only when lengths differ, a map from folded to original index.
 
@@ -44,6 +64,13 @@ def fold_text(text: str) -> tuple[str, list[int] | None]:
     if text.isascii():
         # bytes.translate lowers and blanks punctuation in one C pass.
         return text.encode("ascii").translate(_ASCII_TABLE).decode("ascii"), None
+    try:
+        # The ASCII codec scans in C and calls _fold_for_codec only on non-ASCII runs.
+        ascii_text = text.encode("ascii", _CODEC_ERRORS)
+    except _NotAsciiFoldable:
+        pass
+    else:
+        return ascii_text.translate(_ASCII_TABLE).decode("ascii"), None
     # Non-ASCII characters fold one by one (they are few); the ASCII rest goes through the table.
     folded = _NON_ASCII.sub(_fold_match, text)
     if len(folded) == len(text):
@@ -53,6 +80,19 @@ def fold_text(text: str) -> tuple[str, list[int] | None]:
         if len(lowered) == len(text):
             return _ASCII_PUNCT.sub(" ", lowered), None
     return _fold_with_offsets(text)
+
+
+def _fold_non_ascii(text: str) -> str:
+    """Fold only the non-ASCII characters; the ASCII rest is left for the byte table."""
+    distinct = set(_NON_ASCII.findall(text))
+    replacements = [(char, _fold_char(char)) for char in distinct]
+    if not all(folded.isascii() for _, folded in replacements):
+        # A folded form may itself be a character to replace: fold each occurrence once.
+        return _NON_ASCII.sub(_fold_match, text)
+    # One C-speed replace per distinct character beats a Python callback per occurrence.
+    for char, folded in replacements:
+        text = text.replace(char, folded)
+    return text
 
 
 def _fold_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -85,7 +125,7 @@ def fold_aliases(aliases: list[str]) -> list[str]:
     if any(_SEPARATOR in alias for alias in aliases):
         return [fold_alias(alias) for alias in aliases]
     joined = _SEPARATOR.join(aliases)
-    folded = _NON_ASCII.sub(_fold_match, joined) if not joined.isascii() else joined
+    folded = _fold_non_ascii(joined) if not joined.isascii() else joined
     if len(folded) != len(joined):
         return [fold_alias(alias) for alias in aliases]
     if folded.isascii():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import pickle
 import re
@@ -24,6 +25,8 @@ KIND_SHORT = 2  # a surname or given name derived from a person's name
 PROFILE_TYPES = ("person", "organization", "place", "other")
 _TOKEN = re.compile(r"[^\W_]+")
 _FORMAT_VERSION = 1
+# The capitalisation mask of a title-case alias of n tokens: every token capitalised.
+_TITLE_MASKS = tuple((1 << n) - 1 for n in range(32))
 # Particles that are never a short form on their own ("de", "van", "bin").
 _NAME_PARTICLES = frozenset(
     "de da del della der di du la le van von bin binti al el ibn mac st".split()  # noqa: SIM905
@@ -50,6 +53,10 @@ class AliasEntry(NamedTuple):
     kind: int
     caps_mask: int
     token_count: int
+
+
+# tuple.__new__(Record, values) builds a NamedTuple without its Python-level __new__: per mention.
+_new_tuple = tuple.__new__
 
 
 class Candidate(NamedTuple):
@@ -158,10 +165,18 @@ class EntityMatcher:
         cls, profiles: Iterable[MatchableProfile], *, policy: EnrichPolicy | None = None
     ) -> EntityMatcher:
         """Build the automaton over every profile's name, aliases and derived short forms."""
-        builder = _Builder()
-        for profile in profiles:
-            builder.add(profile)
-        return builder.finish(policy)
+        # The build allocates millions of objects that all survive: collections would only
+        # traverse them again and again.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            builder = _Builder()
+            for profile in profiles:
+                builder.add(profile)
+            return builder.finish(policy)
+        finally:
+            if collecting:
+                gc.enable()
 
     def save(self, path: str | Path) -> None:
         """Persist the folded patterns and tables, so a later load skips folding."""
@@ -235,12 +250,32 @@ class EntityMatcher:
 
     def entries_fitting(self, pattern: int, span: str) -> tuple[AliasEntry, ...]:
         """The pattern's aliases whose case rules the span text satisfies."""
-        span_upper = span.isupper()
-        # Title-case or all-caps spans satisfy every capitalisation mask: skip tokenising.
-        tokens = None if span_upper or span.istitle() else _TOKEN.findall(span)
         entry = self._entry_head[pattern]
         if self._entry_next[entry] < 0:  # the common case: one alias behind the pattern
-            return self._entry_if_fits(entry, span_upper, tokens)
+            kind = self._entry_kind[entry]
+            if kind == KIND_ACRONYM:
+                fits = span.isupper()
+            # Title-case or all-caps spans satisfy every capitalisation mask: skip tokenising.
+            elif span.istitle() or span.isupper():
+                fits = True
+            else:
+                count = self._entry_tokens[entry]
+                fits = _capitalised_as(_TOKEN.findall(span), self._entry_caps[entry], count)
+            if not fits:
+                return ()
+            return (
+                _new_tuple(
+                    AliasEntry,
+                    (
+                        self._entry_profile[entry],
+                        kind,
+                        self._entry_caps[entry],
+                        self._entry_tokens[entry],
+                    ),
+                ),
+            )
+        span_upper = span.isupper()
+        tokens = None if span_upper or span.istitle() else _TOKEN.findall(span)
         fitting: list[AliasEntry] = []
         while entry >= 0:
             fitting.extend(self._entry_if_fits(entry, span_upper, tokens))
@@ -313,8 +348,7 @@ class _Builder:
                 self.alias_kind.append(KIND_SHORT)
 
     def finish(self, policy: EnrichPolicy | None) -> EntityMatcher:
-        # Duplicate (alias, profile) entries are harmless at match time, so none are looked for:
-        # this loop runs a million times and every lookup counts.
+        # This loop runs a million times: every lookup and call in it counts.
         pattern_index: dict[str, int] = {}
         patterns: list[str] = []
         head, after = array("i"), array("i")
@@ -336,24 +370,36 @@ class _Builder:
             for alias, folded, profile, kind in rows:
                 if not folded:
                     continue
+                token_count = folded.count(" ") + 1
+                if alias.istitle():
+                    caps = _TITLE_MASKS[token_count] if token_count < 32 else _TITLE_MASKS[31]
+                    lower = False
+                else:
+                    caps = caps_mask(alias)
+                    lower = not caps & 1 and kind != KIND_ACRONYM
                 pattern = find_pattern(folded)
                 if pattern is None:
                     pattern = pattern_index[folded] = len(patterns)
                     add_pattern(f" {folded} ")
                     head.append(-1)
                     lower_start.append(0)
+                else:
+                    last = head[pattern]
+                    # The same alias in another spelling ("Kari-Moto" folds like "Kari Moto"):
+                    # an identical entry would only make every match take the slow path.
+                    if (
+                        profile_of[last] == profile
+                        and kind_of[last] == kind
+                        and caps_of[last] == caps
+                    ):
+                        continue
+                if lower:
+                    lower_start[pattern] = 1
                 add_after(head[pattern])
                 head[pattern] = len(profile_of)
                 add_profile(profile)
                 add_kind(kind)
-                token_count = folded.count(" ") + 1
-                if alias.istitle():
-                    add_caps((1 << min(token_count, 31)) - 1)
-                else:
-                    mask = caps_mask(alias)
-                    add_caps(mask)
-                    if not mask & 1 and kind != KIND_ACRONYM:
-                        lower_start[pattern] = 1
+                add_caps(caps)
                 add_tokens(token_count if token_count < 255 else 255)
         del pattern_index
         self.aliases.clear()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tasks.enrich.matcher import KIND_ACRONYM, KIND_SHORT, Candidate
+from tasks.enrich.matcher import KIND_ACRONYM, KIND_FULL, KIND_SHORT, Candidate
 from tasks.enrich.policy import EnrichPolicy
 from tasks.records import EntityMatch, Mention
 
@@ -52,16 +51,13 @@ _WORD_BEFORE = re.compile(r"([^\W\d_][\w.]*)[ \-]$")
 _POSSESSIVE_AFTER = re.compile(r"['’]s?\b")
 _SENTENCE_END = frozenset('.!?:;\n\r"“”')
 
+_OCCUPIED = b"\x01" * 256
+_new_tuple = tuple.__new__
+
 CONFIDENCE_FULL_NAME = 0.95
 CONFIDENCE_SINGLE_ALIAS = 0.9
 CONFIDENCE_COREFERENCE = 0.9
 CONFIDENCE_COREFERENCE_SEVERAL = 0.8
-
-
-@dataclass
-class _Attached:
-    confidence: float = 0.0
-    spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 def is_sentence_initial(text: str, start: int) -> bool:
@@ -144,7 +140,9 @@ class _Resolver:
         self.text = text
         self.matcher = matcher
         self.policy = policy
-        self.attached: dict[int, _Attached] = {}
+        # Per attached profile: its best confidence, and its mention spans.
+        self.confidence: dict[int, float] = {}
+        self.spans: dict[int, list[tuple[int, int]]] = {}
         # Start offsets of accepted full mentions, per profile: the anchors for short forms.
         self.anchors: dict[int, list[int]] = {}
         # Spans that only short forms fit, collected by full_mentions for short_mentions.
@@ -153,19 +151,31 @@ class _Resolver:
         self.blocked: set[int] = set()
 
     def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
-        record = self.attached.get(profile)
-        if record is None:
-            record = self.attached[profile] = _Attached()
-        record.confidence = max(record.confidence, confidence)
-        record.spans.append((candidate.start, candidate.end))
+        spans = self.spans.get(profile)
+        if spans is None:
+            self.spans[profile] = [(candidate.start, candidate.end)]
+            self.confidence[profile] = confidence
+            return
+        spans.append((candidate.start, candidate.end))
+        self.confidence[profile] = max(self.confidence[profile], confidence)
 
     def full_mentions(self, spans: Sequence[Candidate]) -> list[tuple[Candidate, int]]:
         """Attach unambiguous full names and aliases; return the risky ones for later."""
         deferred: list[tuple[Candidate, int]] = []
+        anchors_of = self.anchors
         for candidate in spans:
             entries = candidate.entries
             if len(entries) == 1:
                 entry = entries[0]
+                if entry.kind == KIND_FULL and entry.token_count > 1:
+                    # The common case, a multi-word full name: attach it at once.
+                    profile = entry.profile
+                    self.attach(profile, candidate, CONFIDENCE_FULL_NAME)
+                    if profile in anchors_of:
+                        anchors_of[profile].append(candidate.start)
+                    else:
+                        anchors_of[profile] = [candidate.start]
+                    continue
                 if entry.kind == KIND_SHORT:
                     self.short_only.append(candidate)
                     continue
@@ -193,9 +203,9 @@ class _Resolver:
                 continue
             confidence = CONFIDENCE_FULL_NAME if entry.token_count > 1 else CONFIDENCE_SINGLE_ALIAS
             self.attach(profiles[0], candidate, confidence)
-            anchors = self.anchors.get(profiles[0])
+            anchors = anchors_of.get(profiles[0])
             if anchors is None:
-                self.anchors[profiles[0]] = [candidate.start]
+                anchors_of[profiles[0]] = [candidate.start]
             else:
                 anchors.append(candidate.start)
         return deferred
@@ -283,18 +293,27 @@ class _Resolver:
         return set(fold_text(before)[0].split()) | set(fold_text(after)[0].split())
 
     def results(self) -> list[EntityMatch]:
-        matches = []
         text = self.text
-        for profile, record in self.attached.items():
-            if record.confidence < self.policy.min_confidence:
+        threshold = self.policy.min_confidence
+        confidence = self.confidence
+        rows = []
+        for profile, spans in self.spans.items():
+            if confidence[profile] < threshold:
                 continue
-            record.spans.sort()
-            mentions = tuple([Mention(text[s:e], s, e) for s, e in record.spans])
-            matches.append(
-                EntityMatch(self.matcher.profile_ids[profile], record.confidence, mentions)
+            if len(spans) > 1:
+                spans.sort()
+            # Mentions never overlap, so first starts differ and the profile never decides order.
+            rows.append((spans[0][0], profile, spans))
+        rows.sort()
+        profile_ids = self.matcher.profile_ids
+        return [
+            EntityMatch(
+                profile_ids[profile],
+                confidence[profile],
+                tuple([Mention(text[s:e], s, e) for s, e in spans]),
             )
-        matches.sort(key=lambda m: m.mentions[0].start)
-        return matches
+            for _, profile, spans in rows
+        ]
 
 
 def select_candidates(
@@ -312,24 +331,29 @@ def select_candidates(
         return []
     # Original offsets are monotonic in folded ones, so overlap can be tested on either.
     occupied = bytearray(len(text) + 1)
+    is_occupied = occupied.find
     taken: list[Candidate] = []
     fitting = matcher.entries_fitting
+    may_start_lower = matcher.may_start_lower
     for negative_length, folded_start, pattern, start, end in raw:
-        folded_end = folded_start - negative_length
-        if occupied.find(1, start, end) >= 0:
+        if is_occupied(1, start, end) >= 0:
             continue
-        lower_start = not (text[start].isupper() or text[start].isdigit())
-        if lower_start and not matcher.may_start_lower(pattern):
+        first = text[start]
+        if not (first.isupper() or first.isdigit()) and not may_start_lower(pattern):
             continue  # cheap exit for common words: "who", "target", "shell companies"
         entries = fitting(pattern, text[start:end])
         if not entries:
             continue
-        candidate = Candidate(start, end, folded_start, folded_end, entries, pattern)
+        candidate = _new_tuple(
+            Candidate, (start, end, folded_start, folded_start - negative_length, entries, pattern)
+        )
         if inside_longer_name(text, candidate):
             if blocked is not None:
                 blocked.add(pattern)
             continue
-        occupied[start:end] = b"\x01" * (end - start)
+        occupied[start:end] = (
+            _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
+        )
         taken.append(candidate)
     taken.sort()  # by start: spans no longer overlap
     return taken

@@ -148,6 +148,9 @@ class PipelineContext:
     dedupe_across_feeds: bool = True
     near_duplicate_threshold: float = 0.7
     near_duplicate_window: timedelta = timedelta(days=2)
+    # Entries taken from one poll, in feed order: a feed of 50,000 entries would hold a worker
+    # past its time limit on every poll (and retry forever); the rest waits for later polls.
+    max_entries_per_poll: int = 1000
     # Waiting this long for a host slot is fine inside a task; longer defers the feed.
     max_host_wait_seconds: float = 2.0
     now: Callable[[], datetime] = utcnow
@@ -242,6 +245,7 @@ def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: Po
         metrics.PARSE_ERRORS.inc()
         _record_failure(ctx, session, feed, e, outcome)
         return
+    parsed = _cap_entries(ctx, session, feed, parsed)
     feed.body_hash = result.body_hash
     feed.title = feed.title or parsed.title
     feed.site_url = parsed.link or feed.site_url
@@ -250,6 +254,23 @@ def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: Po
     entry_times = [e.published_at for e in parsed.entries if e.published_at is not None]
     _schedule_success(ctx, session, feed, result, entry_times, parsed.ttl_seconds)
     session.commit()
+
+
+def _cap_entries(
+    ctx: PipelineContext, session: Session, feed: Feed, parsed: ParsedFeed
+) -> ParsedFeed:
+    """Keep the first max_entries_per_poll entries, recording that the feed was cut."""
+    total = len(parsed.entries)
+    if total <= ctx.max_entries_per_poll:
+        return parsed
+    assert feed.id is not None
+    feed_store.record_feed_error(
+        session=session,
+        feed_id=feed.id,
+        kind="entries_capped",
+        message=f"{feed.url} has {total} entries; took the first {ctx.max_entries_per_poll}",
+    )
+    return replace(parsed, entries=parsed.entries[: ctx.max_entries_per_poll])
 
 
 def ingest_parsed(

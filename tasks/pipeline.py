@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlmodel import Session, col, select
 
 from storage import articles as article_store
@@ -315,11 +315,9 @@ def ingest_parsed(
     for article, row in changed:
         writer.update(article, row)
         outcome.updated += 1
-    for article in fresh:
-        if writer.add(article):
-            outcome.new += 1
-        else:
-            outcome.duplicate += 1
+    new = writer.add_all(fresh)
+    outcome.new += new
+    outcome.duplicate += len(fresh) - new
     outcome.entities += writer.entities_attached
     for name in ("new", "updated", "duplicate", "unchanged"):
         metrics.ENTRIES.labels(outcome=name).inc(getattr(outcome, name))
@@ -423,6 +421,7 @@ class _StoryWriter:
         self._recent_refreshed = False
         self._stored_urls: dict[str, str] = {}
         self._absent_stories: set[str] = set()
+        self._placed: set[str] = set()  # story ids this batch creates or joins
 
     def prefetch(self, fresh: Sequence[Article]) -> None:
         """Look up the batch's canonical URLs and candidate stories in two queries."""
@@ -484,8 +483,8 @@ class _StoryWriter:
         story.revision = payload["revision"]
         story.last_event = payload["event"]
         story.updated_at = self.discovered_at
+        # No flush here: the next event's INSERT (or the delete below) flushes the story with it.
         self.session.add(story)
-        self.session.flush()
         if payload.get("entities") is not None and story.revision > 1:
             # The entity set may have changed: the new payload's entities replace the old ones.
             self.session.execute(
@@ -523,50 +522,68 @@ class _StoryWriter:
         )
         self._emit(story, payload, self._versions(payload))
 
-    def add(self, article: Article) -> bool:
-        """A new entry: a new story, or a new source of an existing story. True when new."""
+    def add_all(self, fresh: Sequence[Article]) -> int:
+        """New entries: new stories, or new sources of existing stories. Returns how many new.
+
+        Stories are placed first, in order, then the articles go in with one bulk INSERT (an
+        ORM object and a flush per article cost more than the rest of the batch's writes).
+        """
+        if not fresh:
+            return 0
+        placed = [self._place(article) for article in fresh]
+        rows = [
+            {**_article_values(article), "feed_id": self.feed.id, "story_id": story_id,
+             "signature": signature, "revision": 1}
+            for article, story_id, signature, _ in placed
+        ]  # fmt: skip
+        ids = (
+            self.session.execute(
+                insert(ArticleRecord).returning(
+                    col(ArticleRecord.id), sort_by_parameter_order=True
+                ),
+                rows,
+            )
+            .scalars()
+            .all()
+        )
+        created: dict[str, Story] = {}
+        for (article, story_id, _, is_new), row_id in zip(placed, ids, strict=True):
+            if not is_new:
+                story = created.get(story_id) or self._story(story_id)
+                assert story is not None
+                self._join(story, article)
+                continue
+            story = Story(
+                story_id=story_id, primary_article_id=row_id, created_at=self.discovered_at
+            )
+            created[story_id] = story
+            payload = self._payload(
+                story_id=story_id, revision=1, event="created", article=article, also=()
+            )
+            self._emit(story, payload, self._versions(payload))
+        return sum(1 for *_, is_new in placed if is_new)
+
+    def _place(self, article: Article) -> tuple[Article, str, str, bool]:
+        """The article's story id, its signature, and whether it starts a new story."""
         signature = text_signature(article.text)
         cluster_id = self._find_cluster(article, signature)
-        story = self._story(cluster_id) if cluster_id else None
         # A cluster id without a story (an index entry from a rolled-back batch) is no cluster.
-        story_id = (
-            cluster_id
-            if story is not None and cluster_id
-            else story_id_for(
+        if cluster_id and (cluster_id in self._placed or self._story(cluster_id) is not None):
+            story_id = cluster_id
+        else:
+            story_id = story_id_for(
                 canonical_url=article.canonical_url,
                 feed_url=self.feed.url,
                 entry_key=article.entry_key,
             )
-        )
-        row = ArticleRecord(
-            feed_id=self.feed.id,
-            story_id=story_id,
-            signature=signature,
-            entry_key=article.entry_key,
-            title=article.title,
-            published_at=article.published_at,
-            discovered_at=article.discovered_at,
-            content_hash=article.content_hash,
-        )
-        _copy_article(row, article)
-        self.session.add(row)
-        self.session.flush()
+        is_new = story_id not in self._placed and self._story(story_id) is None
+        self._placed.add(story_id)
         if article.canonical_url:
             self._batch_urls.setdefault(article.canonical_url, story_id)
-        self._remember_signature(row, story_id)
-        if story is None:
-            story = self._story(story_id)
-        if story is not None:
-            self._join(story, article)
-            return False
-        assert row.id is not None
-        story = Story(story_id=story_id, primary_article_id=row.id, created_at=self.discovered_at)
-        self._absent_stories.discard(story_id)
-        payload = self._payload(
-            story_id=story_id, revision=1, event="created", article=article, also=()
-        )
-        self._emit(story, payload, self._versions(payload))
-        return True
+        if signature:
+            self._batch_signatures.add(article.entry_key, signature)
+            self._batch_stories[article.entry_key] = story_id
+        return article, story_id, signature, is_new
 
     def _join(self, story: Story, article: Article) -> None:
         also = list(story.payload.get("also_reported_by", []))
@@ -609,11 +626,6 @@ class _StoryWriter:
                 threshold=self.ctx.near_duplicate_threshold,
             )
         return self.ctx.recent_signatures
-
-    def _remember_signature(self, row: ArticleRecord, story_id: str) -> None:
-        if row.signature and row.id is not None:
-            self._batch_signatures.add(str(row.id), row.signature)
-            self._batch_stories[str(row.id)] = story_id
 
 
 def refresh_profile_stories(ctx: PipelineContext, *, window: timedelta, limit: int = 500) -> int:
@@ -675,23 +687,32 @@ def _article_of(row: ArticleRecord) -> Article:
     )
 
 
+def _article_values(article: Article) -> dict[str, Any]:
+    return {
+        "entry_key": article.entry_key,
+        "guid": article.guid,
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "title": article.title,
+        "summary": article.summary,
+        "text": article.text,
+        "content_html": article.content_html,
+        "language": article.language,
+        "author": article.author,
+        "published_at": article.published_at,
+        "updated_at": article.updated_at,
+        "discovered_at": article.discovered_at,
+        "content_hash": article.content_hash,
+        "flags": list(article.flags),
+        "sources": [{"number": s.number, "title": s.title, "url": s.url} for s in article.sources],
+    }
+
+
 def _copy_article(row: ArticleRecord, article: Article) -> None:
-    row.entry_key = article.entry_key
-    row.guid = article.guid
-    row.url = article.url
-    row.canonical_url = article.canonical_url
-    row.title = article.title
-    row.summary = article.summary
-    row.text = article.text
-    row.content_html = article.content_html
-    row.language = article.language
-    row.author = article.author
-    row.published_at = article.published_at
-    row.updated_at = article.updated_at
-    row.discovered_at = row.discovered_at or article.discovered_at
-    row.content_hash = article.content_hash
-    row.flags = list(article.flags)
-    row.sources = [{"number": s.number, "title": s.title, "url": s.url} for s in article.sources]
+    discovered_at = row.discovered_at
+    for name, value in _article_values(article).items():
+        setattr(row, name, value)
+    row.discovered_at = discovered_at or article.discovered_at
 
 
 def _iso(value: datetime) -> str:

@@ -40,14 +40,24 @@ class _NotAsciiFoldable(Exception):
     """A non-ASCII run folds to non-ASCII text or to another length: the codec path gives up."""
 
 
+# Non-ASCII runs seen in text and their ASCII folds: mostly single accented letters ("é").
+_ascii_runs: dict[str, str] = {}
+_ASCII_RUNS_KEPT = 65536
+
+
 def _fold_for_codec(error: UnicodeError) -> tuple[str, int]:
     """Codec error handler: the folded form of a run of non-ASCII characters, if plain ASCII."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
     run = error.object[error.start : error.end]
-    folded = "".join(map(_fold_char, run))
-    if len(folded) != len(run) or not folded.isascii():
-        raise _NotAsciiFoldable
+    folded = _ascii_runs.get(run)
+    if folded is None:
+        folded = "".join(map(_fold_char, run))
+        if len(folded) != len(run) or not folded.isascii():
+            raise _NotAsciiFoldable
+        if len(_ascii_runs) >= _ASCII_RUNS_KEPT:
+            _ascii_runs.clear()
+        _ascii_runs[run] = folded
     return folded, error.end
 
 

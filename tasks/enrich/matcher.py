@@ -7,8 +7,10 @@ import math
 import pickle
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import add
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +28,7 @@ PROFILE_TYPES = ("person", "organization", "place", "other")
 _TOKEN = re.compile(r"[^\W_]+")
 _FORMAT_VERSION = 1
 # The capitalisation mask of a title-case alias of n tokens: every token capitalised.
+_TYPE_INDEX = {name: index for index, name in enumerate(PROFILE_TYPES)}
 _TITLE_MASKS = tuple((1 << n) - 1 for n in range(32))
 # Particles that are never a short form on their own ("de", "van", "bin").
 _NAME_PARTICLES = frozenset(
@@ -326,26 +329,45 @@ class _Builder:
         self.profile_types = array("B")
         self.priors = array("f")
         self.cues: list[str] = []
+        # Every profile's full aliases, then its short forms: counts per profile say which.
         self.aliases: list[str] = []
-        self.alias_profile = array("i")
-        self.alias_kind = array("B")
+        self.full_counts: list[int] = []
+        self.short_counts: list[int] = []
 
     def add(self, profile: MatchableProfile) -> None:
-        index = len(self.profile_ids)
         self.profile_ids.append(profile.id)
-        kind_index = PROFILE_TYPES.index(profile.type) if profile.type in PROFILE_TYPES else 3
-        self.profile_types.append(kind_index)
+        self.profile_types.append(_TYPE_INDEX.get(profile.type, 3))
         self.priors.append(math.nan if profile.prior is None else profile.prior)
         self.cues.append(" ".join(profile.cues))
-        for alias in (profile.name, *profile.aliases):
-            self.aliases.append(alias)
-            self.alias_profile.append(index)
-            self.alias_kind.append(KIND_ACRONYM if is_acronym(alias) else KIND_FULL)
+        aliases = self.aliases
+        aliases.append(profile.name)
+        aliases.extend(profile.aliases)
+        self.full_counts.append(1 + len(profile.aliases))
         if profile.type == "person":
-            for form in short_forms(profile.name):
-                self.aliases.append(form)
-                self.alias_profile.append(index)
-                self.alias_kind.append(KIND_SHORT)
+            forms = short_forms(profile.name)
+            aliases.extend(forms)
+            self.short_counts.append(len(forms))
+        else:
+            self.short_counts.append(0)
+
+    def alias_rows(self) -> Iterator[tuple[str, str, int, int, int, bool]]:
+        """(alias, folded, profile, kind, token count, title case) per alias, folded in chunks."""
+        profile_of = chain.from_iterable(
+            map(repeat, range(len(self.full_counts)), map(add, self.full_counts, self.short_counts))
+        )
+        kind_of = chain.from_iterable(
+            chain(repeat(KIND_FULL, full), repeat(KIND_SHORT, short))
+            for full, short in zip(self.full_counts, self.short_counts, strict=True)
+        )
+        chunk = 50_000
+        for offset in range(0, len(self.aliases), chunk):
+            originals = self.aliases[offset : offset + chunk]
+            folded = fold_aliases(originals)
+            # C-level passes over the chunk instead of a call per alias in the loop below.
+            spaces = map(str.count, folded, repeat(" "))
+            titles = map(str.istitle, originals)
+            # Not strict: profile_of and kind_of run on over the later chunks.
+            yield from zip(originals, folded, profile_of, kind_of, spaces, titles, strict=False)
 
     def finish(self, policy: EnrichPolicy | None) -> EntityMatcher:
         # This loop runs a million times: every lookup and call in it counts.
@@ -357,52 +379,44 @@ class _Builder:
         add_pattern, find_pattern = patterns.append, pattern_index.get
         add_after, add_profile, add_kind = after.append, profile_of.append, kind_of.append
         add_caps, add_tokens = caps_of.append, tokens_of.append
-        chunk = 50_000
-        for offset in range(0, len(self.aliases), chunk):
-            originals = self.aliases[offset : offset + chunk]
-            rows = zip(
-                originals,
-                fold_aliases(originals),
-                self.alias_profile[offset : offset + chunk],
-                self.alias_kind[offset : offset + chunk],
-                strict=True,
-            )
-            for alias, folded, profile, kind in rows:
-                if not folded:
+        add_head, add_lower_start = head.append, lower_start.append
+        title_masks = _TITLE_MASKS
+        for alias, folded, profile, alias_kind, spaces, title in self.alias_rows():
+            if not folded:
+                continue
+            kind = alias_kind
+            if kind == KIND_FULL and alias.isupper() and is_acronym(alias):
+                kind = KIND_ACRONYM
+            if title:
+                caps = title_masks[spaces + 1] if spaces < 31 else title_masks[31]
+                lower = False
+            else:
+                caps = caps_mask(alias)
+                lower = not caps & 1 and kind != KIND_ACRONYM
+            pattern = find_pattern(folded)
+            if pattern is None:
+                pattern = pattern_index[folded] = len(patterns)
+                add_pattern(folded)
+                add_head(-1)
+                add_lower_start(0)
+            else:
+                last = head[pattern]
+                # The same alias in another spelling ("Kari-Moto" folds like "Kari Moto"):
+                # an identical entry would only make every match take the slow path.
+                if profile_of[last] == profile and kind_of[last] == kind and caps_of[last] == caps:
                     continue
-                token_count = folded.count(" ") + 1
-                if alias.istitle():
-                    caps = _TITLE_MASKS[token_count] if token_count < 32 else _TITLE_MASKS[31]
-                    lower = False
-                else:
-                    caps = caps_mask(alias)
-                    lower = not caps & 1 and kind != KIND_ACRONYM
-                pattern = find_pattern(folded)
-                if pattern is None:
-                    pattern = pattern_index[folded] = len(patterns)
-                    add_pattern(f" {folded} ")
-                    head.append(-1)
-                    lower_start.append(0)
-                else:
-                    last = head[pattern]
-                    # The same alias in another spelling ("Kari-Moto" folds like "Kari Moto"):
-                    # an identical entry would only make every match take the slow path.
-                    if (
-                        profile_of[last] == profile
-                        and kind_of[last] == kind
-                        and caps_of[last] == caps
-                    ):
-                        continue
-                if lower:
-                    lower_start[pattern] = 1
-                add_after(head[pattern])
-                head[pattern] = len(profile_of)
-                add_profile(profile)
-                add_kind(kind)
-                add_caps(caps)
-                add_tokens(token_count if token_count < 255 else 255)
+            if lower:
+                lower_start[pattern] = 1
+            add_after(head[pattern])
+            head[pattern] = len(profile_of)
+            add_profile(profile)
+            add_kind(kind)
+            add_caps(caps)
+            add_tokens(spaces + 1 if spaces < 254 else 255)
         del pattern_index
         self.aliases.clear()
+        # Pad every pattern with a space each side in one C pass: " xi jinping ".
+        patterns = (" " + " \n ".join(patterns) + " ").split("\n") if patterns else []
         if not patterns:
             # The automaton needs one pattern; this one can never match folded text.
             patterns.append("\0")

@@ -200,3 +200,27 @@ def test_surname_of_an_unknown_namesake_is_not_attached(matcher: EntityMatcher) 
     text = "Voters backed Lidia Oyelaran in Lagos. Later, Oyelaran thanked them."
     assert ids(matcher, text) == []
     assert ids(matcher, "Later, Oyelaran thanked them.") == ["P1"]
+
+
+def test_fast_built_records_equal_constructed_ones(matcher: EntityMatcher) -> None:
+    from tasks.enrich.resolution import _FAST_RECORDS
+    from tasks.records import EntityMatch, Mention
+
+    assert _FAST_RECORDS is not None  # the records are still plain frozen slots dataclasses
+    text = "Marta Oyelaran met Sergei Dubnov. Oyelaran said so."
+    found = matcher.match(text)
+    expected = [
+        EntityMatch("P1", 0.95, (Mention("Marta Oyelaran", 0, 14), Mention("Oyelaran", 34, 42))),
+        EntityMatch("P2", 0.95, (Mention("Sergei Dubnov", 19, 32),)),
+    ]
+    assert found == expected
+    assert [hash(m) for m in found] == [hash(m) for m in expected]
+
+
+def test_aliases_that_fold_alike_keep_one_entry() -> None:
+    built = EntityMatcher.build([person("P1", "Kari Moto", "Kari-Moto", "KARI MOTO", "kari moto")])
+    # Hyphenated and all-caps spellings fold alike with the same case rule: one entry. The
+    # lower-case spelling has another case rule, so it keeps its own entry.
+    assert built.pattern_count == 3  # "kari moto" and the short forms "kari", "moto"
+    assert built.alias_count == 4
+    assert [m.profile_id for m in built.match("Kari-Moto spoke.")] == ["P1"]

@@ -14,6 +14,8 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
@@ -27,7 +29,17 @@ log = logging.getLogger("newsworker.tasks")
 # A lease longer than a poll's hard time limit: a lost poll task brings its feed back after it.
 DISPATCH_LEASE = timedelta(minutes=15)
 # Infrastructure failures are retried by Celery; bad feeds never raise (they are recorded).
-RETRYABLE = (OperationalError, DBAPIError, DBIntegrityError, ConnectionError, TimeoutError)
+# redis-py's ConnectionError and TimeoutError do not derive from the builtins: name them, or a
+# Redis restart fails the poll in hand for good (acked late, lost until the dispatch lease ends).
+RETRYABLE = (
+    OperationalError,
+    DBAPIError,
+    DBIntegrityError,
+    ConnectionError,
+    TimeoutError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 
 def _runtime() -> Any:

@@ -130,6 +130,12 @@ def memory_mb(pid: int) -> dict[str, float]:
     return {"rss": values["Rss"] / 1024, "pss": values["Pss"] / 1024, "uss": uss / 1024}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stream_length() -> int:
     """Entries on the bench stream."""
     client = redis.Redis.from_url(REDIS)
@@ -168,6 +174,7 @@ def fleet_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, obje
         worker = start_worker(env, workdir / "worker.log")
         ready = time.perf_counter() - started_worker
         try:
+            cpu_before = sum(cpu_seconds(pid) for pid in child_pids(worker.popen.pid))
             since = utcnow()
             started_ms = time.time() * 1000
             run_cli(env, "dispatch", "--all")
@@ -182,10 +189,11 @@ def fleet_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, obje
             seconds = (last_stream_ms() - started_ms) / 1000
             children = {pid: memory_mb(pid) for pid in child_pids(worker.popen.pid)}
             parent = memory_mb(worker.popen.pid)
+            cpu = sum(cpu_seconds(pid) for pid in children) - cpu_before
         finally:
             worker.stop()
     return {"stories": length, "seconds": seconds, "children": children, "parent": parent,
-            "ready_seconds": ready}  # fmt: skip
+            "ready_seconds": ready, "cpu": cpu}  # fmt: skip
 
 
 def eager_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, float]:
@@ -205,13 +213,13 @@ def eager_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, floa
         set_runtime(runtime)
         with runtime.session() as session:
             runtime.matchers.get(session)  # a worker builds it before forking, outside the run
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         summary = run_once(runtime, all_feeds=True)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         stories = stream_length()
         set_runtime(None)
         dispose_engines()
-    return {"stories": stories, "seconds": seconds, "published": summary.published}
+    return {"stories": stories, "seconds": seconds, "published": summary.published, "cpu": cpu}
 
 
 def main() -> None:
@@ -253,6 +261,11 @@ def main() -> None:
         print(f"eager (run_once --all, 1 process, PostgreSQL, Redis): {eager['stories']:.0f} "
               f"stories in {eager['seconds']:.1f} s = {eager_rate:.0f} stories/s")  # fmt: skip
         print(f"ratio fleet/eager: {fleet_rate / eager_rate:.2f}  (target >= 0.85)")
+        fleet_cpu = float(fleet["stories"]) / float(fleet["cpu"])  # type: ignore[arg-type]
+        eager_cpu = eager["stories"] / eager["cpu"]
+        ratio = fleet_cpu / eager_cpu
+        print(f"stories per CPU second (worker children / eager process, database and Redis "
+              f"excluded): {fleet_cpu:.0f} / {eager_cpu:.0f} = {ratio:.2f}")  # fmt: skip
     parent = fleet["parent"]
     print(f"worker parent: RSS {parent['rss']:.0f} MB, PSS {parent['pss']:.0f} MB")  # type: ignore[index]
     for pid, mem in fleet["children"].items():  # type: ignore[attr-defined]

@@ -87,6 +87,15 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """Kill any worker or beat a test started and left running (even after a failure)."""
+    yield
+    from tests.support.fleet import kill_leftovers
+
+    kill_leftovers()
+
+
 @pytest.fixture
 def http_server() -> Iterator[LocalHTTPServer]:
     """A real HTTP server on 127.0.0.1 with routes set by the test."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,12 +49,29 @@ def run_cli(
     return result
 
 
+# Every process a test starts, so a failing test can never leave a worker consuming from the
+# shared Redis behind it (tests/conftest.py kills the survivors after each test).
+RUNNING: set[Process] = set()
+
+
+def kill_leftovers() -> int:
+    """SIGKILL the process group of every started process still alive; returns how many."""
+    killed = 0
+    for process in list(RUNNING):
+        if process.popen.poll() is None:
+            process.kill()
+            killed += 1
+        RUNNING.discard(process)
+    return killed
+
+
 class Process:
     """A long-running newsworker process (worker, beat) with its output kept in a file."""
 
     def __init__(self, env: Mapping[str, str], args: list[str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
+        RUNNING.add(self)
         self.popen = subprocess.Popen(
             [*NEWSWORKER, *args],
             env=dict(env),
@@ -76,13 +94,17 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # any pool child left behind
         self._log.close()
+        RUNNING.discard(self)
         return self.popen.returncode
 
     def kill(self) -> None:
-        """SIGKILL the whole process group at once."""
-        if self.popen.poll() is None:
+        """SIGKILL the whole process group at once (pool children included, even orphaned)."""
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
+        if self.popen.poll() is None:
             self.popen.wait(10)
 
 

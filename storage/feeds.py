@@ -92,7 +92,11 @@ def claim_due_feeds(
     until then, and brings the feed back if its poll task is lost.
     """
     query = select(Feed).where(col(Feed.status).in_(FeedStatus.POLLABLE))
-    if not include_not_due:
+    if include_not_due:
+        # Every feed, due or not, but once: feeds this round already leased (next_poll_at at
+        # now + lease) are not handed out again, so callers can page with the same `now`.
+        query = query.where(Feed.next_poll_at < now + lease)
+    else:
         query = query.where(Feed.next_poll_at <= now)
     query = query.order_by(col(Feed.next_poll_at)).limit(limit)
     if session.get_bind().dialect.name == "postgresql":

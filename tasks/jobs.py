@@ -53,11 +53,12 @@ def dispatch_due_feeds(all_feeds: bool = False) -> int:
     """Claim due feeds in batches and enqueue one poll per feed; returns how many."""
     runtime = _runtime()
     total = 0
+    now = utcnow()  # one `now` for the round, so --all pages through every feed exactly once
     while True:
         with runtime.session() as session:
             ids = feed_store.claim_due_feeds(
                 session=session,
-                now=utcnow(),
+                now=now,
                 limit=runtime.settings.dispatch_batch_size,
                 lease=DISPATCH_LEASE,
                 include_not_due=all_feeds,
@@ -65,10 +66,7 @@ def dispatch_due_feeds(all_feeds: bool = False) -> int:
         for feed_id in ids:
             poll_feed.delay(feed_id)
         total += len(ids)
-        # --all claims every feed once: the lease moves claimed feeds out of the next batch.
         if len(ids) < runtime.settings.dispatch_batch_size:
-            break
-        if all_feeds and total > 10_000_000:
             break
     log.info("dispatched feeds", extra={"count": total})
     return total

@@ -146,7 +146,7 @@ class PipelineContext:
     redirect_confirmations: int = 3
     feed_lock_seconds: int = 300
     dedupe_across_feeds: bool = True
-    near_duplicate_threshold: float = 0.7
+    near_duplicate_threshold: float = 0.5
     near_duplicate_window: timedelta = timedelta(days=2)
     # Entries taken from one poll, in feed order: a feed of 50,000 entries would hold a worker
     # past its time limit on every poll (and retry forever); the rest waits for later polls.

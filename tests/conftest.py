@@ -73,13 +73,22 @@ def session(engine: Engine) -> Iterator[Session]:
         yield s
 
 
+def _redis_test_db() -> int:
+    """NEWSWORKER_TEST_REDIS_DB, else 15; each pytest-xdist worker takes its own database below."""
+    explicit = os.environ.get("NEWSWORKER_TEST_REDIS_DB")
+    if explicit:
+        return int(explicit)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ...
+    return 15 - int(worker.removeprefix("gw") or 0)
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis database reserved for tests (NEWSWORKER_TEST_REDIS_DB, default 15), flushed."""
     require_service("Redis", REDIS_HOST, REDIS_PORT)
     import redis
 
-    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{os.environ.get('NEWSWORKER_TEST_REDIS_DB', '15')}"
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{_redis_test_db()}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

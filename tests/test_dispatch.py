@@ -42,9 +42,13 @@ def test_due_feeds_are_claimed_once_and_leased(session: Session, engine: Engine)
         feed_store.claim_due_feeds(session=session, now=now, limit=20, lease=timedelta(minutes=5))
         == []
     )
-    # --all hands out every pollable feed, due or not.
+    # A later --all round hands out every pollable feed, due or not (leased ones included).
     everything = feed_store.claim_due_feeds(
-        session=session, now=now, limit=100, lease=timedelta(minutes=5), include_not_due=True
+        session=session,
+        now=now + timedelta(seconds=1),
+        limit=100,
+        lease=timedelta(minutes=5),
+        include_not_due=True,
     )
     assert len(everything) == 30
 
@@ -124,3 +128,19 @@ def test_two_concurrent_polls_of_one_feed_fetch_it_once(
     first.join(10)
     assert sorted(outcomes) == ["locked", "ok"]
     assert len(http_server.requests) == 1
+
+
+def test_dispatch_all_pages_through_more_feeds_than_one_batch(
+    session: Session, engine: Engine
+) -> None:
+    """--all with 25 feeds and batches of 10: 10, 10, 5, then nothing (it used to loop forever)."""
+    _add_feeds(engine, 25)
+    now, lease = utcnow(), timedelta(minutes=15)
+    batches = []
+    while ids := feed_store.claim_due_feeds(
+        session=session, now=now, limit=10, lease=lease, include_not_due=True
+    ):
+        batches.append(ids)
+        assert len(batches) < 10, "dispatch --all must terminate"
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert len({i for b in batches for i in b}) == 25

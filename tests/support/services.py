@@ -8,7 +8,9 @@ import socket
 import pytest
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-POSTGRES_URL = os.environ.get("NEWSWORKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "NEWSWORKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def in_ci() -> bool:

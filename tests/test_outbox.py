@@ -13,6 +13,7 @@ from storage.outbox import (
     claim_due,
     dead_letters,
     enqueue_story_event,
+    enqueue_story_events,
     get_story,
     iter_events_since,
     iter_stories_since,
@@ -173,3 +174,60 @@ def test_stories_since_and_get_story(session: Session) -> None:
     wanted = example_story(n=2)
     assert get_story(session=session, story_id=wanted["story_id"]) == wanted
     assert get_story(session=session, story_id="missing") is None
+
+
+def test_bulk_enqueue_adds_one_delivery_per_sink_in_order(session: Session) -> None:
+    payloads = [example_story(n=n) for n in range(5)]
+    assert enqueue_story_events(session=session, payloads=payloads, sinks=["redis", "jsonl"]) == 5
+    session.commit()
+    events = session.exec(select(OutboxEvent).order_by(OutboxEvent.id)).all()  # type: ignore[arg-type]
+    assert [e.idempotency_key for e in events] == [p["idempotency_key"] for p in payloads]
+    assert [e.payload for e in events] == payloads
+    deliveries = session.exec(select(Delivery)).all()
+    assert sorted((d.event_id, d.sink) for d in deliveries) == sorted(
+        (e.id, sink) for e in events for sink in ("jsonl", "redis")
+    )
+    assert {d.status for d in deliveries} == {"pending"}
+    assert {d.attempts for d in deliveries} == {0}
+    claimed = claim_due(
+        session=session, sink="jsonl", now=datetime.now(UTC) + timedelta(seconds=1), limit=10
+    )
+    assert [c.event.payload for c in claimed] == payloads
+
+
+def test_bulk_enqueue_is_idempotent_on_keys(session: Session) -> None:
+    enqueue_story_event(session=session, payload=example_story(n=1), sinks=["redis"])
+    session.commit()
+    payloads = [example_story(n=n) for n in (0, 1, 2, 2)] + [example_story(n=2, revision=2)]
+    assert enqueue_story_events(session=session, payloads=payloads, sinks=["redis"]) == 3
+    session.commit()
+    assert enqueue_story_events(session=session, payloads=payloads, sinks=["redis"]) == 0
+    session.commit()
+    keys = sorted(session.exec(select(OutboxEvent.idempotency_key)).all())
+    assert keys == sorted({p["idempotency_key"] for p in payloads})
+    assert pending_count(session=session, sink="redis") == 4
+
+
+def test_bulk_enqueue_chunks_key_lookups(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    import storage.outbox
+
+    monkeypatch.setattr(storage.outbox, "KEY_LOOKUP_CHUNK", 2)
+    payloads = [example_story(n=n) for n in range(5)]
+    enqueue_story_events(session=session, payloads=payloads[:3], sinks=["jsonl"])
+    assert enqueue_story_events(session=session, payloads=payloads, sinks=["jsonl"]) == 2
+    assert enqueue_story_events(session=session, payloads=[], sinks=["jsonl"]) == 0
+    session.commit()
+    assert pending_count(session=session) == 5
+
+
+def test_bulk_enqueue_refuses_a_payload_without_key(session: Session) -> None:
+    with pytest.raises(ValueError, match=r"payloads\[1\]\.idempotency_key"):
+        enqueue_story_events(
+            session=session, payloads=[example_story(n=1), {"story_id": "x"}], sinks=["redis"]
+        )
+
+
+def test_bulk_enqueue_rolls_back_with_the_transaction(session: Session) -> None:
+    enqueue_story_events(session=session, payloads=[example_story(n=1)], sinks=["redis"])
+    session.rollback()
+    assert pending_count(session=session) == 0

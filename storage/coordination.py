@@ -53,6 +53,7 @@ class LocalCoordinationState:
     locks: dict[int, tuple[str, float]] = field(default_factory=dict)
     host_tat: dict[str, float] = field(default_factory=dict)
     outcomes: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=1000))
+    windows: dict[str, float] = field(default_factory=dict)
 
 
 _PROCESS_STATE = LocalCoordinationState()
@@ -114,6 +115,18 @@ class Coordinator:
                 return None
             self._local.locks[feed_id] = (token, now + ttl_seconds)
         return token
+
+    def first_in_window(self, name: str, window_seconds: float) -> bool:
+        """True for the first caller fleet-wide in each window (coalesces repeated triggers)."""
+        if self._redis is not None:
+            key = f"{self._prefix}:once:{name}"
+            return bool(self._redis.set(key, b"1", nx=True, px=max(1, int(window_seconds * 1000))))
+        now = time.monotonic()
+        with self._local.mutex:
+            if self._local.windows.get(name, 0.0) > now:
+                return False
+            self._local.windows[name] = now + window_seconds
+        return True
 
     def release_feed_lock(self, feed_id: int, token: str) -> bool:
         """Release the lock if token still holds it (an expired lock is never stolen back)."""

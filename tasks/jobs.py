@@ -41,11 +41,24 @@ RETRYABLE = (
     RedisTimeoutError,
 )
 
+# At most one relay run enqueued per this many seconds, fleet-wide.
+PUBLISH_COALESCE_SECONDS = 1.0
+
 
 def _runtime() -> Any:
     from worker.runtime import get_runtime
 
     return get_runtime()
+
+
+def schedule_publish(runtime: Any) -> None:
+    """Ask for a publish soon, at most once a second fleet-wide.
+
+    Thousands of polls finishing together would otherwise each enqueue a relay run that finds
+    little to do; one run a second drains them all, and beat's publish-pending covers the rest.
+    """
+    if runtime.context.coordinator.first_in_window("publish-pending", PUBLISH_COALESCE_SECONDS):
+        publish_pending.delay()
 
 
 @shared_task(name="newsworker.dispatch_due_feeds", ignore_result=True)
@@ -97,7 +110,7 @@ def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
         "feed polled", extra={"feed_id": feed_id, "task_id": self.request.id, **outcome.as_dict()}
     )
     if (outcome.new or outcome.updated or outcome.duplicate) and not runtime.settings.eager:
-        publish_pending.delay()
+        schedule_publish(runtime)
     return outcome.as_dict()
 
 
@@ -139,5 +152,5 @@ def refresh_profile_stories() -> int:
     window = timedelta(days=runtime.settings.profile_freshness_days)
     count = run_refresh(runtime.context, window=window)
     if count and not runtime.settings.eager:
-        publish_pending.delay()
+        schedule_publish(runtime)
     return count

@@ -98,3 +98,26 @@ def test_outage_window(coordinators: tuple[Coordinator, Coordinator]) -> None:
     for _ in range(4):
         first.record_poll_outcome(True)
     assert not second.probable_outage()
+
+
+def test_first_in_window_coalesces_triggers_in_process() -> None:
+    from storage.coordination import Coordinator, LocalCoordinationState
+
+    coordinator = Coordinator(None, local_state=LocalCoordinationState())
+    assert coordinator.first_in_window("publish", 0.2)
+    assert not coordinator.first_in_window("publish", 0.2)
+    assert coordinator.first_in_window("other", 0.2)
+    time.sleep(0.25)
+    assert coordinator.first_in_window("publish", 0.2)
+
+
+def test_first_in_window_is_fleet_wide_on_redis(redis_url: str) -> None:
+    from storage.coordination import Coordinator
+
+    first, second = Coordinator(redis_url), Coordinator(redis_url)
+    try:
+        assert first.first_in_window("publish", 5)
+        assert not second.first_in_window("publish", 5)
+    finally:
+        first.close()
+        second.close()

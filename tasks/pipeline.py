@@ -130,6 +130,8 @@ class PollCoordinator(Protocol):
 
     def probable_outage(self) -> bool: ...
 
+    def first_in_window(self, name: str, window_seconds: float) -> bool: ...
+
 
 @dataclass(frozen=True)
 class PipelineContext:
@@ -316,6 +318,7 @@ def ingest_parsed(
         writer.update(article, row)
         outcome.updated += 1
     new = writer.add_all(fresh)
+    writer.finish()
     outcome.new += new
     outcome.duplicate += len(fresh) - new
     outcome.entities += writer.entities_attached
@@ -399,8 +402,29 @@ def _apply_guid_stability(
     return rekeyed
 
 
+@dataclass(slots=True)
+class _NewStory:
+    """A story this batch creates: kept in memory, inserted once in its final state by finish()."""
+
+    story_id: str
+    primary_article_id: int
+    created_at: datetime
+    revision: int = 0
+    last_event: str = "created"
+    payload: dict[str, Any] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+
+# Story ids per DELETE ... IN, well under either database's bound-parameter limit.
+_DELETE_CHUNK = 1_000
+
+
 class _StoryWriter:
-    """Stages articles, stories and outbox events for one feed batch in the caller's transaction."""
+    """Stages articles, stories and outbox events for one feed batch in the caller's transaction.
+
+    New stories, their entity rows and every story event are collected and written in bulk by
+    finish(): ORM objects and a flush per story cost more than the rest of the batch's work.
+    """
 
     def __init__(
         self,
@@ -422,6 +446,11 @@ class _StoryWriter:
         self._stored_urls: dict[str, str] = {}
         self._absent_stories: set[str] = set()
         self._placed: set[str] = set()  # story ids this batch creates or joins
+        self._events: list[dict[str, Any]] = []
+        self._new_stories: dict[str, _NewStory] = {}
+        # (story_id, profile_id) -> profile version, and stored stories whose rows are replaced.
+        self._entity_rows: dict[tuple[str, str], str] = {}
+        self._entities_replaced: set[str] = set()
 
     def prefetch(self, fresh: Sequence[Article]) -> None:
         """Look up the batch's canonical URLs and candidate stories in two queries."""
@@ -440,7 +469,10 @@ class _StoryWriter:
         stored = article_store.stories_by_id(session=self.session, story_ids=candidates)
         self._absent_stories = candidates - stored.keys()
 
-    def _story(self, story_id: str) -> Story | None:
+    def _story(self, story_id: str) -> Story | _NewStory | None:
+        new = self._new_stories.get(story_id)
+        if new is not None:
+            return new
         if story_id in self._absent_stories:
             return None
         return self.session.get(Story, story_id)
@@ -476,26 +508,73 @@ class _StoryWriter:
             also_reported_by=also,
         )
 
-    def _emit(self, story: Story, payload: dict[str, Any], entity_versions: dict[str, str]) -> None:
-        outbox.enqueue_story_event(session=self.session, payload=payload, sinks=self.ctx.sink_names)
+    def _emit(
+        self,
+        story: Story | _NewStory,
+        payload: dict[str, Any],
+        entity_versions: dict[str, str] | None,
+    ) -> None:
+        """Stage one story event; entity_versions replaces the entity set, None keeps it."""
+        self._events.append(payload)
         metrics.STORY_EVENTS.labels(event=payload["event"]).inc()
         story.payload = payload
         story.revision = payload["revision"]
         story.last_event = payload["event"]
         story.updated_at = self.discovered_at
-        # No flush here: the next event's INSERT (or the delete below) flushes the story with it.
-        self.session.add(story)
-        if payload.get("entities") is not None and story.revision > 1:
-            # The entity set may have changed: the new payload's entities replace the old ones.
-            self.session.execute(
-                delete(StoryEntity).where(col(StoryEntity.story_id) == story.story_id)
-            )
-        # A new story has no entity rows yet: add them without merge's SELECT per row.
-        stage = self.session.add if story.revision == 1 else self.session.merge
+        if isinstance(story, Story):
+            self.session.add(story)
+        if entity_versions is None:
+            return
+        story_id = story.story_id
+        if story.revision > 1:
+            stale = [key for key in self._entity_rows if key[0] == story_id]
+            for key in stale:
+                del self._entity_rows[key]
+            if isinstance(story, Story):
+                self._entities_replaced.add(story_id)
         for profile_id, version in entity_versions.items():
-            stage(
-                StoryEntity(story_id=story.story_id, profile_id=profile_id, profile_version=version)
+            self._entity_rows[(story_id, profile_id)] = version
+
+    def finish(self) -> None:
+        """Write the batch's new stories, entity rows and story events in a few bulk statements."""
+        if self._new_stories:
+            self.session.execute(
+                insert(Story),
+                [
+                    {
+                        "story_id": s.story_id,
+                        "revision": s.revision,
+                        "last_event": s.last_event,
+                        "primary_article_id": s.primary_article_id,
+                        "payload": s.payload,
+                        "created_at": s.created_at,
+                        "updated_at": s.updated_at or s.created_at,
+                    }
+                    for s in self._new_stories.values()
+                ],
             )
+        replaced = sorted(self._entities_replaced)
+        for start in range(0, len(replaced), _DELETE_CHUNK):
+            self.session.execute(
+                delete(StoryEntity).where(
+                    col(StoryEntity.story_id).in_(replaced[start : start + _DELETE_CHUNK])
+                )
+            )
+        if self._entity_rows:
+            self.session.execute(
+                insert(StoryEntity),
+                [
+                    {"story_id": story_id, "profile_id": profile_id, "profile_version": version}
+                    for (story_id, profile_id), version in self._entity_rows.items()
+                ],
+            )
+        outbox.enqueue_story_events(
+            session=self.session, payloads=self._events, sinks=self.ctx.sink_names
+        )
+        self._new_stories.clear()
+        self._entity_rows.clear()
+        self._entities_replaced.clear()
+        self._events.clear()
 
     @staticmethod
     def _versions(payload: dict[str, Any]) -> dict[str, str]:
@@ -511,7 +590,7 @@ class _StoryWriter:
             return  # a secondary copy in a cluster: stored, not re-announced
         self.republish(story, article)
 
-    def republish(self, story: Story, article: Article) -> None:
+    def republish(self, story: Story | _NewStory, article: Article) -> None:
         """Announce the story's next revision: new content, or fresher profiles."""
         payload = self._payload(
             story_id=story.story_id,
@@ -546,17 +625,15 @@ class _StoryWriter:
             .scalars()
             .all()
         )
-        created: dict[str, Story] = {}
         for (article, story_id, _, is_new), row_id in zip(placed, ids, strict=True):
             if not is_new:
-                story = created.get(story_id) or self._story(story_id)
-                assert story is not None
-                self._join(story, article)
+                existing = self._story(story_id)
+                assert existing is not None
+                self._join(existing, article)
                 continue
-            story = Story(
+            story = self._new_stories[story_id] = _NewStory(
                 story_id=story_id, primary_article_id=row_id, created_at=self.discovered_at
             )
-            created[story_id] = story
             payload = self._payload(
                 story_id=story_id, revision=1, event="created", article=article, also=()
             )
@@ -585,7 +662,7 @@ class _StoryWriter:
             self._batch_stories[article.entry_key] = story_id
         return article, story_id, signature, is_new
 
-    def _join(self, story: Story, article: Article) -> None:
+    def _join(self, story: Story | _NewStory, article: Article) -> None:
         also = list(story.payload.get("also_reported_by", []))
         source = {"feed_url": self.feed.url, "url": article.url or "", "title": article.title}
         if source in also:
@@ -599,7 +676,8 @@ class _StoryWriter:
             occurred_at=_iso(self.discovered_at),
             also_reported_by=also,
         )
-        self._emit(story, payload, {})
+        # A new source does not change the story's entities: its entity rows stay as they are.
+        self._emit(story, payload, None)
 
     def _find_cluster(self, article: Article, signature: str) -> str | None:
         if not self.ctx.dedupe_across_feeds:
@@ -656,7 +734,9 @@ def refresh_profile_stories(ctx: PipelineContext, *, window: timedelta, limit: i
             ids = {m.profile_id for m in matches[article.entry_key]}
             snapshots = load_snapshots(session=session, ids=ids)
             feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)
-            _StoryWriter(ctx, session, feed_ref, snapshots, matches, now).republish(story, article)
+            writer = _StoryWriter(ctx, session, feed_ref, snapshots, matches, now)
+            writer.republish(story, article)
+            writer.finish()
             refreshed += 1
         session.commit()
     log.info("re-published stories with changed profiles", extra={"stories": refreshed})

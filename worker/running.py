@@ -16,7 +16,7 @@ from rich.table import Table
 
 from storage import feeds as feed_store
 from storage.models import utcnow
-from tasks.pipeline import PollOutcome, poll_feed
+from tasks.pipeline import PollOutcome, poll_feed, refresh_profile_stories
 from worker.runtime import Runtime
 
 log = logging.getLogger("newsworker.run")
@@ -35,6 +35,7 @@ class RunSummary:
     not_modified: int = 0
     errors: int = 0
     entities: int = 0
+    refreshed: int = 0
     published: int = 0
     seconds: float = 0.0
     outcomes: list[PollOutcome] = field(default_factory=list)
@@ -62,6 +63,7 @@ class RunSummary:
             ("syndicated duplicates joined", self.duplicates),
             ("unchanged feeds (304 or same body)", self.not_modified),
             ("entities attached", self.entities),
+            ("stories refreshed (profiles changed)", self.refreshed),
             ("feed errors", self.errors),
             ("events published", self.published),
             ("time taken", f"{self.seconds:.2f} s"),
@@ -113,6 +115,9 @@ def run_once(
             progress.advance(task)
     if console is not None and not console.is_terminal and ids:
         log.info("polled feeds", extra={"feeds": len(ids)})
+    # No beat runs in embedded mode: re-publish stories whose profiles changed here instead.
+    window = timedelta(days=runtime.settings.profile_freshness_days)
+    summary.refreshed = refresh_profile_stories(runtime.context, window=window)
     summary.published = publish_all(runtime)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections import defaultdict
-from collections.abc import Iterable
+from operator import eq
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,8 @@ _WORD_BYTE = np.zeros(256, dtype=bool)
 _WORD_BYTE[np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz_", dtype=np.uint8)] = True
 _WORD_BYTE[0x80:] = True
 _UNPACK = struct.Struct(f">{SIGNATURE_BINS}I")
+_EMPTY_BAND = (_EMPTY,) * LSH_ROWS_PER_BAND
+_BAND_STARTS = range(0, SIGNATURE_BINS, LSH_ROWS_PER_BAND)
 
 
 def _word_hashes(text: str) -> npt.NDArray[np.uint64]:
@@ -48,7 +50,10 @@ def _word_hashes(text: str) -> npt.NDArray[np.uint64]:
     """
     data = np.frombuffer(text.lower().encode()[:SIGNATURE_MAX_BYTES], dtype=np.uint8)
     size = len(data)
-    edges = np.diff(_WORD_BYTE[data].view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    # Word flags padded with a non-word byte each side: +1 marks a word start, -1 its end.
+    flags = np.zeros(size + 2, dtype=np.int8)
+    flags[1:-1] = _WORD_BYTE[data]
+    edges = flags[1:] - flags[:-1]
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
     prefix = np.zeros(size + 1, dtype=np.uint64)
@@ -93,6 +98,9 @@ def similarity(signature_a: str, signature_b: str) -> float:
 
 
 def _similarity(bins_a: tuple[int, ...], bins_b: tuple[int, ...]) -> float:
+    if _EMPTY not in bins_a or _EMPTY not in bins_b:
+        # No bin is empty in both (the common case for real articles): count matches in C.
+        return sum(map(eq, bins_a, bins_b)) / SIGNATURE_BINS
     filled = same = 0
     for a, b in zip(bins_a, bins_b, strict=True):
         if a == _EMPTY and b == _EMPTY:
@@ -122,19 +130,22 @@ class NearDuplicateIndex:
         return len(self._signatures)
 
     @staticmethod
-    def _bands(bins: tuple[int, ...]) -> Iterable[tuple[int, tuple[int, ...]]]:
-        for start in range(0, SIGNATURE_BINS, LSH_ROWS_PER_BAND):
-            band = bins[start : start + LSH_ROWS_PER_BAND]
-            if any(value != _EMPTY for value in band):
-                yield start, band
+    def _bands(bins: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+        # A band counts unless all its bins are empty; one tuple comparison says so.
+        return [
+            (start, band)
+            for start in _BAND_STARTS
+            if (band := bins[start : start + LSH_ROWS_PER_BAND]) != _EMPTY_BAND
+        ]
 
     def add(self, key: str, signature: str) -> None:
         """Index signature under key (re-adding a key replaces it)."""
         self.remove(key)
         bins = _decode(signature)
         self._signatures[key] = bins
+        buckets = self._buckets
         for band in self._bands(bins):
-            self._buckets[band].add(key)
+            buckets[band].add(key)
 
     def remove(self, key: str) -> None:
         """Forget key if it is indexed."""
@@ -152,7 +163,10 @@ class NearDuplicateIndex:
         """Return indexed keys at or above the threshold, most similar first."""
         bins = _decode(signature)
         candidates: set[str] = set()
+        buckets = self._buckets
         for band in self._bands(bins):
-            candidates |= self._buckets.get(band, set())
+            bucket = buckets.get(band)
+            if bucket:
+                candidates.update(bucket)
         scored = [(_similarity(bins, self._signatures[key]), key) for key in candidates]
         return [key for score, key in sorted(scored, reverse=True) if score >= self.threshold]

@@ -100,7 +100,7 @@ def similarity(signature_a: str, signature_b: str) -> float:
 def _similarity(bins_a: tuple[int, ...], bins_b: tuple[int, ...]) -> float:
     if _EMPTY not in bins_a or _EMPTY not in bins_b:
         # No bin is empty in both (the common case for real articles): count matches in C.
-        return sum(map(eq, bins_a, bins_b)) / SIGNATURE_BINS
+        return int(sum(map(eq, bins_a, bins_b))) / SIGNATURE_BINS
     filled = same = 0
     for a, b in zip(bins_a, bins_b, strict=True):
         if a == _EMPTY and b == _EMPTY:

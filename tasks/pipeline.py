@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, insert
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, delete, insert
+from sqlmodel import Session, SQLModel, col, select
 
 from storage import articles as article_store
 from storage import feeds as feed_store
@@ -419,6 +419,12 @@ class _NewStory:
 _DELETE_CHUNK = 1_000
 
 
+def _table(model: type[SQLModel]) -> Table:
+    """The Core table of a model: Core executemany skips the ORM's per-row bulk bookkeeping."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 class _StoryWriter:
     """Stages articles, stories and outbox events for one feed batch in the caller's transaction.
 
@@ -538,8 +544,8 @@ class _StoryWriter:
     def finish(self) -> None:
         """Write the batch's new stories, entity rows and story events in a few bulk statements."""
         if self._new_stories:
-            self.session.execute(
-                insert(Story),
+            self.session.connection().execute(
+                insert(_table(Story)),
                 [
                     {
                         "story_id": s.story_id,
@@ -561,8 +567,8 @@ class _StoryWriter:
                 )
             )
         if self._entity_rows:
-            self.session.execute(
-                insert(StoryEntity),
+            self.session.connection().execute(
+                insert(_table(StoryEntity)),
                 [
                     {"story_id": story_id, "profile_id": profile_id, "profile_version": version}
                     for (story_id, profile_id), version in self._entity_rows.items()
@@ -615,13 +621,10 @@ class _StoryWriter:
              "signature": signature, "revision": 1}
             for article, story_id, signature, _ in placed
         ]  # fmt: skip
+        articles = _table(ArticleRecord)
         ids = (
-            self.session.execute(
-                insert(ArticleRecord).returning(
-                    col(ArticleRecord.id), sort_by_parameter_order=True
-                ),
-                rows,
-            )
+            self.session.connection()
+            .execute(insert(articles).returning(articles.c.id, sort_by_parameter_order=True), rows)
             .scalars()
             .all()
         )

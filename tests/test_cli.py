@@ -160,3 +160,15 @@ def test_a_bad_setting_stops_with_one_line_naming_it(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
+
+
+def test_a_failing_feed_is_listed_with_its_recorded_errors(
+    env: dict[str, str], http_server: LocalHTTPServer
+) -> None:
+    http_server.route("/gone.xml", Response(500, body=b"boom"))
+    run_cli(env, "feeds", "add", http_server.url("/gone.xml"), "--no-check")
+    run_cli(env, "run", "--once", "--all")
+    row = json.loads(run_cli(env, "feeds", "list", "--json").stdout)[0]
+    assert row["error_count"] == 1 and "500" in row["last_error"]
+    errors = json.loads(run_cli(env, "feeds", "errors", str(row["id"]), "--json").stdout)
+    assert errors[0]["kind"] == "http_status" and "gone.xml" in errors[0]["message"]

@@ -233,6 +233,38 @@ def feeds_resume(url_or_id: str) -> None:
     _feed_action(url_or_id, "resume")
 
 
+@feeds_app.command("errors")
+def feeds_errors(
+    url_or_id: str,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output for scripts.")] = False,
+) -> None:
+    """Show a feed's recorded errors (fetch, parse and rejected entries), newest first."""
+    from storage import feeds as feed_store
+    from storage.db import session_for
+
+    cfg = settings()
+    prepare_store(cfg)
+    with session_for(cfg.database_url) as session:
+        try:
+            feed = feed_store.find_feed(session=session, url_or_id=url_or_id)
+        except LookupError as e:
+            raise fail(str(e)) from e
+        assert feed.id is not None
+        rows = [
+            {"occurred_at": r.occurred_at.isoformat().replace("+00:00", "Z"), "kind": r.kind,
+             "message": r.message}
+            for r in feed_store.recent_feed_errors(session=session, feed_id=feed.id, limit=limit)
+        ]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("when", "kind", "message", title=f"errors of feed {url_or_id}")
+    for row in rows:
+        table.add_row(row["occurred_at"], row["kind"], row["message"][:200])
+    console.print(table)
+
+
 @feeds_app.command("import-opml")
 def feeds_import_opml(file: Path) -> None:
     """Register every feed of an OPML file without fetching (validated on first poll)."""

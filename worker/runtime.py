@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session
 
@@ -192,8 +191,3 @@ def set_runtime(runtime: Runtime | None) -> None:
     """Install the process-wide runtime (the CLI and tests build it from their own settings)."""
     global _current  # noqa: PLW0603
     _current = runtime
-
-
-def describe(runtime: Runtime) -> dict[str, Any]:
-    """A short description for logs."""
-    return {"sinks": [s.name for s in runtime.sinks], "eager": runtime.settings.eager}

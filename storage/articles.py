@@ -112,3 +112,38 @@ def signatures_after(
     ]
     rows.reverse()
     return rows
+
+
+def article_ids_between(*, session: Session, after_id: int, up_to_id: int) -> Sequence[int]:
+    """Ids of articles in (after_id, up_to_id]: a primary-key range scan that reads no row data."""
+    query = select(ArticleRecord.id).where(
+        col(ArticleRecord.id) > after_id, col(ArticleRecord.id) <= up_to_id
+    )
+    return [row_id for row_id in session.exec(query).all() if row_id is not None]
+
+
+def signatures_of(
+    *, session: Session, ids: Collection[int], since: datetime
+) -> Sequence[tuple[int, str, str, datetime]]:
+    """(id, story_id, signature, discovered_at) of these articles discovered since a time, by id."""
+    if not ids:
+        return []
+    query = (
+        select(
+            ArticleRecord.id,
+            ArticleRecord.story_id,
+            ArticleRecord.signature,
+            ArticleRecord.discovered_at,
+        )
+        .where(
+            col(ArticleRecord.id).in_(list(ids)),
+            ArticleRecord.discovered_at >= since,
+            col(ArticleRecord.signature).is_not(None),
+        )
+        .order_by(col(ArticleRecord.id))
+    )
+    return [
+        (row_id, story_id, signature, discovered_at)
+        for row_id, story_id, signature, discovered_at in session.exec(query).all()
+        if row_id is not None and signature
+    ]

@@ -78,10 +78,20 @@ class RecentSignatures:
                 self._index, self._last_id = NearDuplicateIndex(threshold), 0
                 self._stories.clear()
                 self._order.clear()
-            after = max(0, self._last_id - self.OVERLAP_IDS) if self._last_id else 0
-            rows = article_store.signatures_after(
-                session=session, after_id=after, since=since, limit=self.limit
+            rows = list(
+                article_store.signatures_after(
+                    session=session, after_id=self._last_id, since=since, limit=self.limit
+                )
             )
+            if self._last_id:
+                # Only ids of the overlap are read; signatures only for the ones not indexed yet.
+                late = article_store.article_ids_between(
+                    session=session,
+                    after_id=max(0, self._last_id - self.OVERLAP_IDS),
+                    up_to_id=self._last_id,
+                )
+                missing = [row_id for row_id in late if str(row_id) not in self._stories]
+                rows[:0] = article_store.signatures_of(session=session, ids=missing, since=since)
             for row_id, story_id, signature, discovered_at in rows:
                 key = str(row_id)
                 self._last_id = max(self._last_id, row_id)

@@ -461,7 +461,12 @@ class _StoryWriter:
         self._recent_refreshed = False
         self._stored_urls: dict[str, str] = {}
         self._absent_stories: set[str] = set()
+        # Held here: the session's identity map keeps only weak references to loaded stories.
+        self._stored_stories: dict[str, Story] = {}
         self._placed: set[str] = set()  # story ids this batch creates or joins
+        # Per entry key: its signature, and the stored story the process-wide index points at.
+        self._signatures: dict[str, str] = {}
+        self._recent_matches: dict[str, str | None] = {}
         self._events: list[dict[str, Any]] = []
         self._new_stories: dict[str, _NewStory] = {}
         # (story_id, profile_id) -> profile version, and stored stories whose rows are replaced.
@@ -483,6 +488,7 @@ class _StoryWriter:
             for a in fresh
         } | set(self._stored_urls.values())
         stored = article_store.stories_by_id(session=self.session, story_ids=candidates)
+        self._stored_stories.update(stored)
         self._absent_stories = candidates - stored.keys()
 
     def _story(self, story_id: str) -> Story | _NewStory | None:
@@ -491,7 +497,8 @@ class _StoryWriter:
             return new
         if story_id in self._absent_stories:
             return None
-        return self.session.get(Story, story_id)
+        stored = self._stored_stories.get(story_id)
+        return stored if stored is not None else self.session.get(Story, story_id)
 
     def _entities(self, article: Article) -> tuple[AttachedEntity, ...]:
         entities = attach_profiles(self.matches.get(article.entry_key, []), self.snapshots)
@@ -625,6 +632,7 @@ class _StoryWriter:
         """
         if not fresh:
             return 0
+        self._prefetch_clusters(fresh)
         placed = [self._place(article) for article in fresh]
         rows = [
             {**_article_values(article), "feed_id": self.feed.id, "story_id": story_id,
@@ -653,9 +661,29 @@ class _StoryWriter:
             self._emit(story, payload, self._versions(payload))
         return sum(1 for *_, is_new in placed if is_new)
 
+    def _prefetch_clusters(self, fresh: Sequence[Article]) -> None:
+        """Sign the batch and load the stored stories its near-duplicates point at, in one query.
+
+        The process-wide index does not change during a batch, so its answers can be taken
+        before placing; one IN query then replaces a SELECT per clustered article.
+        """
+        for article in fresh:
+            signature = self._signatures[article.entry_key] = text_signature(article.text)
+            if self.ctx.dedupe_across_feeds and len(article.text) >= 200:
+                found = self._recent_signatures().find(signature)
+                self._recent_matches[article.entry_key] = found
+        wanted = {s for s in self._recent_matches.values() if s} - self._absent_stories
+        wanted -= self._stored_stories.keys()
+        if wanted:
+            stored = article_store.stories_by_id(session=self.session, story_ids=wanted)
+            self._stored_stories.update(stored)
+            self._absent_stories |= wanted - stored.keys()
+
     def _place(self, article: Article) -> tuple[Article, str, str, bool]:
         """The article's story id, its signature, and whether it starts a new story."""
-        signature = text_signature(article.text)
+        signature = self._signatures.pop(article.entry_key, None)
+        if signature is None:
+            signature = text_signature(article.text)
         cluster_id = self._find_cluster(article, signature)
         # A cluster id without a story (an index entry from a rolled-back batch) is no cluster.
         if cluster_id and (cluster_id in self._placed or self._story(cluster_id) is not None):
@@ -702,7 +730,10 @@ class _StoryWriter:
                 return self._stored_urls[article.canonical_url]
         if len(article.text) < 200:
             return None  # too short for text similarity to mean anything
-        similar = self._recent_signatures().find(signature)
+        if article.entry_key in self._recent_matches:
+            similar = self._recent_matches[article.entry_key]
+        else:
+            similar = self._recent_signatures().find(signature)
         if similar is None:
             keys = self._batch_signatures.query(signature)
             similar = self._batch_stories[keys[0]] if keys else None

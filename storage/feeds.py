@@ -85,6 +85,7 @@ def claim_due_feeds(
     limit: int,
     lease: timedelta,
     include_not_due: bool = False,
+    after_id: int = 0,
 ) -> list[int]:
     """Hand out due feeds once: lock them (SKIP LOCKED on PostgreSQL), push next_poll_at by a lease.
 
@@ -93,12 +94,13 @@ def claim_due_feeds(
     """
     query = select(Feed).where(col(Feed.status).in_(FeedStatus.POLLABLE))
     if include_not_due:
-        # Every feed, due or not, but once: feeds this round already leased (next_poll_at at
-        # now + lease) are not handed out again, so callers can page with the same `now`.
-        query = query.where(Feed.next_poll_at < now + lease)
+        # Every feed, due or not: page by id (pass the last id handed out as after_id), so a
+        # round visits each feed exactly once whatever its schedule.
+        query = query.where(col(Feed.id) > after_id).order_by(col(Feed.id))
     else:
-        query = query.where(Feed.next_poll_at <= now)
-    query = query.order_by(col(Feed.next_poll_at)).limit(limit)
+        # Due feeds oldest first; the lease pushes handed-out feeds out of the next page.
+        query = query.where(Feed.next_poll_at <= now).order_by(col(Feed.next_poll_at))
+    query = query.limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     feeds = session.exec(query).all()

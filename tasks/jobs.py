@@ -65,20 +65,21 @@ def schedule_publish(runtime: Any) -> None:
 def dispatch_due_feeds(all_feeds: bool = False) -> int:
     """Claim due feeds in batches and enqueue one poll per feed; returns how many."""
     runtime = _runtime()
-    total = 0
-    now = utcnow()  # one `now` for the round, so --all pages through every feed exactly once
+    total = last_id = 0
     while True:
         with runtime.session() as session:
             ids = feed_store.claim_due_feeds(
                 session=session,
-                now=now,
+                now=utcnow(),
                 limit=runtime.settings.dispatch_batch_size,
                 lease=DISPATCH_LEASE,
                 include_not_due=all_feeds,
+                after_id=last_id,
             )
         for feed_id in ids:
             poll_feed.delay(feed_id)
         total += len(ids)
+        last_id = max(ids, default=last_id)
         if len(ids) < runtime.settings.dispatch_batch_size:
             break
     log.info("dispatched feeds", extra={"count": total})

@@ -135,10 +135,15 @@ def test_dispatch_all_pages_through_more_feeds_than_one_batch(
 ) -> None:
     """--all with 25 feeds and batches of 10: 10, 10, 5, then nothing (it used to loop forever)."""
     _add_feeds(engine, 25)
-    now, lease = utcnow(), timedelta(minutes=15)
-    batches = []
+    lease = timedelta(minutes=15)
+    batches: list[list[int]] = []
     while ids := feed_store.claim_due_feeds(
-        session=session, now=now, limit=10, lease=lease, include_not_due=True
+        session=session,
+        now=utcnow(),
+        limit=10,
+        lease=lease,
+        include_not_due=True,
+        after_id=max(batches[-1]) if batches else 0,
     ):
         batches.append(ids)
         assert len(batches) < 10, "dispatch --all must terminate"

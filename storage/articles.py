@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from storage.models import ArticleRecord, Story, StoryEntity
+from storage.models import ArticleRecord, Story
 
 
 def articles_by_entry_key(
@@ -59,31 +59,6 @@ def stories_by_id(*, session: Session, story_ids: Collection[str]) -> dict[str, 
         return {}
     query = select(Story).where(col(Story.story_id).in_(list(story_ids)))
     return {row.story_id: row for row in session.exec(query).all()}
-
-
-def cluster_articles(*, session: Session, story_id: str) -> Sequence[ArticleRecord]:
-    """Every article that belongs to one story, oldest first."""
-    query = (
-        select(ArticleRecord)
-        .where(ArticleRecord.story_id == story_id)
-        .order_by(col(ArticleRecord.id))
-    )
-    return session.exec(query).all()
-
-
-def stories_mentioning(
-    *, session: Session, profile_ids: Collection[str], since: datetime
-) -> Sequence[str]:
-    """Ids of stories updated since a time that carry any of these profiles."""
-    if not profile_ids:
-        return []
-    query = (
-        select(StoryEntity.story_id)
-        .join(Story, col(Story.story_id) == col(StoryEntity.story_id))
-        .where(col(StoryEntity.profile_id).in_(list(profile_ids)), Story.updated_at >= since)
-        .distinct()
-    )
-    return list(session.exec(query).all())
 
 
 def signatures_after(

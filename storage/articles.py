@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -61,17 +62,22 @@ def stories_by_id(*, session: Session, story_ids: Collection[str]) -> dict[str, 
     return {row.story_id: row for row in session.exec(query).all()}
 
 
+def _signature_rows() -> Any:
+    """SELECT of (id, story_id, signature, discovered_at), the near-duplicate index's rows."""
+    return select(
+        ArticleRecord.id,
+        ArticleRecord.story_id,
+        ArticleRecord.signature,
+        ArticleRecord.discovered_at,
+    )
+
+
 def signatures_after(
     *, session: Session, after_id: int, since: datetime, limit: int = 20_000
 ) -> Sequence[tuple[int, str, str, datetime]]:
     """(id, story_id, signature, discovered_at) of articles past an id, newest `limit`, by id."""
     query = (
-        select(
-            ArticleRecord.id,
-            ArticleRecord.story_id,
-            ArticleRecord.signature,
-            ArticleRecord.discovered_at,
-        )
+        _signature_rows()
         .where(
             col(ArticleRecord.id) > after_id,
             ArticleRecord.discovered_at >= since,
@@ -104,12 +110,7 @@ def signatures_of(
     if not ids:
         return []
     query = (
-        select(
-            ArticleRecord.id,
-            ArticleRecord.story_id,
-            ArticleRecord.signature,
-            ArticleRecord.discovered_at,
-        )
+        _signature_rows()
         .where(
             col(ArticleRecord.id).in_(list(ids)),
             ArticleRecord.discovered_at >= since,

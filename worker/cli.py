@@ -17,6 +17,7 @@ from config.settings import Settings, SettingsError, load_settings
 from worker import __version__
 from worker.logs import configure_logging
 from worker.ops_cli import register_ops_commands
+from worker.progress import progress
 
 # No locals in tracebacks: they can hold URLs with credentials and webhook secrets.
 app = typer.Typer(
@@ -434,9 +435,24 @@ def stories_replay(
     if not chosen:
         raise fail(f"no sink named {sink!r}; configured: {[s.name for s in rt.sinks]}")
     for target in chosen:
-        with rt.session() as session:
-            count = replay(session=session, sink=target, since=since_at)
+        with (
+            rt.session() as session,
+            progress(err, f"replaying to {target.name}", unit="stories") as report,
+        ):
+            count = replay(session=session, sink=_CountingSink(target, report), since=since_at)
         console.print(f"replayed {count} stories to {target.name}")
+
+
+class _CountingSink:
+    """A sink that reports each batch it passes on to the real one, for replay's progress."""
+
+    def __init__(self, inner: Any, report: Any) -> None:
+        self.inner, self.report, self.name = inner, report, inner.name
+
+    def send(self, events: Any) -> Any:
+        outcomes = self.inner.send(events)
+        self.report.advance(len(events))
+        return outcomes
 
 
 @stories_app.command("dead-letters")

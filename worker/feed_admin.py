@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rich.console import Console
-from rich.progress import track
 
 from config.settings import Settings
 from storage import feeds as feed_store
@@ -17,6 +16,7 @@ from tasks.errors import IngestError
 from tasks.fetch import Fetcher
 from tasks.opml import parse_opml, write_opml
 from tasks.parse import parse_feed
+from worker.progress import progress
 from worker.runtime import fetch_policy
 
 
@@ -108,27 +108,24 @@ def change_feed(settings: Settings, url_or_id: str, action: str) -> str:
         else:
             raise ValueError(f"unknown action {action!r}")
         session.commit()
-    return f"{action}d {label}".replace("ed ", "ed ", 1).replace("pauseed", "paused")
+    return f"{action}d {label}"
 
 
 def import_opml(settings: Settings, data: bytes, *, console: Console) -> tuple[int, int]:
     """Register every outline of an OPML document without fetching; returns (created, existing)."""
     outlines = parse_opml(data)
     created = existing = 0
-    with session_for(settings.database_url) as session:
-        for index, outline in enumerate(
-            track(
-                outlines,
-                description="importing OPML",
-                console=console,
-                disable=not console.is_terminal,
-            )
-        ):
+    with (
+        session_for(settings.database_url) as session,
+        progress(console, "importing OPML", total=len(outlines), unit="feeds") as report,
+    ):
+        for index, outline in enumerate(outlines):
             _, was_created = feed_store.add_feed(
                 session=session, url=outline.url, title=outline.title
             )
             created += was_created
             existing += not was_created
+            report.advance()
             if index % 1000 == 999:
                 session.commit()
         session.commit()

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
 
 from config.settings import Settings
 from storage import profiles as profile_store
 from storage.db import session_for
 from tasks.enrich.profiles import ProfilePolicy
+from worker.progress import progress
 
 
 def import_profiles_file(
@@ -25,25 +25,24 @@ def import_profiles_file(
         raise ValueError(f"--format must be jsonl or csv, not {fmt!r}")
     policy = ProfilePolicy(summary_max_chars=settings.profile_summary_max_chars)
     size = path.stat().st_size
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(f"importing {path.name}", total=size)
-        with (
-            path.open(encoding="utf-8", newline="") as handle,
-            session_for(settings.database_url) as session,
-        ):
+    with (
+        progress(console, f"importing {path.name}", total=size, unit="bytes") as report_progress,
+        path.open(encoding="utf-8", newline="") as handle,
+        session_for(settings.database_url) as session,
+    ):
 
-            def lines() -> Iterator[str]:
-                for line in handle:
-                    progress.advance(task, len(line.encode("utf-8")))
-                    yield line
+        def lines() -> Iterator[str]:
+            for line in handle:
+                report_progress.advance(len(line.encode("utf-8")))
+                yield line
 
-            report = profile_store.import_profiles(
-                session=session,
-                lines=lines(),
-                fmt="csv" if fmt == "csv" else "jsonl",
-                strict=strict,
-                policy=policy,
-            )
+        report = profile_store.import_profiles(
+            session=session,
+            lines=lines(),
+            fmt="csv" if fmt == "csv" else "jsonl",
+            strict=strict,
+            policy=policy,
+        )
     return report
 
 

@@ -11,12 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from storage import feeds as feed_store
 from storage.models import utcnow
 from tasks.pipeline import PollOutcome, poll_feed, refresh_profile_stories
+from worker.progress import progress
 from worker.runtime import Runtime
 
 log = logging.getLogger("newsworker.run")
@@ -105,16 +105,12 @@ def run_once(
         ids = feed_store.claim_due_feeds(
             session=session, now=utcnow(), limit=10_000_000, lease=LEASE, include_not_due=all_feeds
         )
-    progress = Progress(
-        console=console, transient=True, disable=console is None or not console.is_terminal
-    )
-    with progress:
-        task = progress.add_task("polling feeds", total=len(ids))
+    with progress(
+        console or Console(stderr=True), "polling feeds", total=len(ids), unit="feeds"
+    ) as report:
         for feed_id in ids:
             summary.add(poll_feed(runtime.context, feed_id))
-            progress.advance(task)
-    if console is not None and not console.is_terminal and ids:
-        log.info("polled feeds", extra={"feeds": len(ids)})
+            report.advance()
     # No beat runs in embedded mode: re-publish stories whose profiles changed here instead.
     window = timedelta(days=runtime.settings.profile_freshness_days)
     summary.refreshed = refresh_profile_stories(runtime.context, window=window)

@@ -52,13 +52,15 @@ def _runtime() -> Any:
 
 
 def schedule_publish(runtime: Any) -> None:
-    """Ask for a publish soon, at most once a second fleet-wide.
+    """Ask for a publish at the end of the current one-second window, once fleet-wide.
 
     Thousands of polls finishing together would otherwise each enqueue a relay run that finds
-    little to do; one run a second drains them all, and beat's publish-pending covers the rest.
+    little to do. The first poll of a window schedules one run for the window's end, so that run
+    sees every event committed during the window (the caller has committed before it asks).
     """
-    if runtime.context.coordinator.first_in_window("publish-pending", PUBLISH_COALESCE_SECONDS):
-        publish_pending.delay()
+    coordinator = runtime.context.coordinator
+    if coordinator.first_in_window("publish-pending", PUBLISH_COALESCE_SECONDS):
+        publish_pending.apply_async(countdown=PUBLISH_COALESCE_SECONDS)
 
 
 @shared_task(name="newsworker.dispatch_due_feeds", ignore_result=True)

@@ -93,13 +93,19 @@ def _aliases(raw: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a for a in cleaned if a))
 
 
-def _sources(raw: Mapping[str, Any]) -> tuple[ProfileSource, ...]:
-    value = raw.get("sources") or []
+def _decoded(raw: Mapping[str, Any], name: str, default: Any) -> Any:
+    """The field's value; a string (as CSV carries it) is decoded as JSON."""
+    value = raw.get(name) or default
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except json.JSONDecodeError as e:
-            raise ValueError(f"field 'sources' is not valid JSON: {e.msg}") from e
+            raise ValueError(f"field '{name}' is not valid JSON: {e.msg}") from e
+    return value
+
+
+def _sources(raw: Mapping[str, Any]) -> tuple[ProfileSource, ...]:
+    value = _decoded(raw, "sources", [])
     if not isinstance(value, list):
         raise ValueError("field 'sources' must be a list")
     sources = []
@@ -134,12 +140,7 @@ def _prior(raw: Mapping[str, Any]) -> float | None:
 
 
 def _facts(raw: Mapping[str, Any]) -> dict[str, Any]:
-    value = raw.get("facts") or {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"field 'facts' is not valid JSON: {e.msg}") from e
+    value = _decoded(raw, "facts", {})
     if not isinstance(value, dict):
         raise ValueError("field 'facts' must be an object")
     return value

@@ -55,4 +55,5 @@ def progress(
         return
     report = ProgressReport(description, total, unit)
     yield report
-    report._log()
+    if report.done or report.total:  # an idle round says nothing
+        report._log()

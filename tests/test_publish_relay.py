@@ -382,3 +382,20 @@ def test_concurrent_publishers_never_share_a_batch_on_postgres(postgres_url: str
         thread.join(30)
     assert sorted(sink.keys) == sorted(keys)
     engine.dispose()
+
+
+def test_publish_counts_and_outbox_lag_reach_the_metrics(engine: Engine, tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    sink = JsonlFileSink(tmp_path / "stories.jsonl", name="metrics-test")
+    sent_before = sample("newsworker_published_total", sink="metrics-test", outcome="sent")
+    lag_before = sample("newsworker_outbox_lag_seconds_count", sink="metrics-test")
+    enqueue(engine, 7, ["metrics-test"])
+    publish_pending(session_factory=factory(engine), sinks=[sink])
+    assert sample("newsworker_published_total", sink="metrics-test", outcome="sent") == (
+        sent_before + 7
+    )
+    assert sample("newsworker_outbox_lag_seconds_count", sink="metrics-test") == lag_before + 7

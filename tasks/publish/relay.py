@@ -25,6 +25,7 @@ from storage.outbox import (
     record_attempts,
     supports_skip_locked,
 )
+from tasks import metrics
 from tasks.publish.sinks import SendOutcome, Sink, SinkError
 
 log = logging.getLogger(__name__)
@@ -169,14 +170,30 @@ def _drain_sink(
             sent = [c for c, o in zip(claimed, outcomes, strict=True) if o.ok]
             failures = [(c, o) for c, o in zip(claimed, outcomes, strict=True) if not o.ok]
             mark_sent(session=session, deliveries=sent, now=now)
+            dead_before = report.dead
             record_attempts(
                 session=session, updates=_failure_updates(sink, failures, now, policy, report)
             )
             session.commit()
             report.sent += len(sent)
+            _count(sink.name, sent, len(failures), report.dead - dead_before, now)
         if len(claimed) < policy.batch_size:
             break
     return report
+
+
+def _count(
+    sink: str, sent: Sequence[ClaimedDelivery], failed: int, dead: int, now: datetime
+) -> None:
+    """Publish counts and outbox-to-sink lag, for the metrics."""
+    metrics.PUBLISHED.labels(sink=sink, outcome="sent").inc(len(sent))
+    if failed:
+        metrics.PUBLISHED.labels(sink=sink, outcome="failed").inc(failed)
+    if dead:
+        metrics.PUBLISHED.labels(sink=sink, outcome="dead").inc(dead)
+    lag = metrics.OUTBOX_LAG.labels(sink=sink)
+    for delivery in sent:
+        lag.observe(max(0.0, (now - delivery.event.created_at).total_seconds()))
 
 
 def publish_pending(

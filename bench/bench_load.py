@@ -51,7 +51,7 @@ from bench.corpus import generate_corpus
 from config.settings import load_settings
 from storage.db import dispose_engines
 from storage.models import utcnow
-from tests.support.fleet import run_cli, start_worker, wait_for
+from tests.support.fleet import child_pids, run_cli, start_worker, wait_for
 from worker.running import run_once
 from worker.runtime import build_runtime, set_runtime
 
@@ -107,17 +107,6 @@ def _up(httpx: object, port: int) -> bool:
     except Exception:  # any failure means not up yet
         return False
     return True
-
-
-def child_pids(pid: int) -> list[int]:
-    """Direct children of a process (the prefork pool)."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children.extend(int(p) for p in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return children
 
 
 def memory_mb(pid: int) -> dict[str, float]:

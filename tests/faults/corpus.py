@@ -230,14 +230,3 @@ def send_task(broker_url: str, name: str, **kwargs: object) -> None:
         app.send_task(name, kwargs=kwargs)
     finally:
         app.close()
-
-
-def child_pids(pid: int) -> list[int]:
-    """The direct children of a process (the prefork pool of a Celery worker), from any thread."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children.extend(int(p) for p in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return children

@@ -19,7 +19,6 @@ import pytest
 
 from tests.faults.corpus import (
     assert_each_entry_one_story,
-    child_pids,
     enqueue_polls,
     feed_ids,
     queue_length,
@@ -30,7 +29,7 @@ from tests.faults.corpus import (
     stream_events,
     worker_env,
 )
-from tests.support.fleet import Process, run_cli, start_worker, wait_for
+from tests.support.fleet import Process, child_pids, run_cli, start_worker, wait_for
 from tests.support.http import LocalHTTPServer
 
 pytestmark = [pytest.mark.fleet, pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]

@@ -108,6 +108,17 @@ class Process:
             self.popen.wait(10)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process (the prefork pool of a Celery worker), from any thread."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children.extend(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return children
+
+
 def start_worker(env: Mapping[str, str], log_path: Path, *extra: str) -> Process:
     """Start `newsworker worker` and wait until Celery says it is ready."""
     process = Process(env, ["worker", "--concurrency", "2", *extra], log_path)

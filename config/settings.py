@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # Network-down detection: when this share of a window's polls fail, errors are not counted.
     outage_failure_ratio: float = Field(default=0.9, gt=0, le=1)
     outage_min_polls: int = Field(default=20, ge=1)
+    # Unset or empty: no canary. A URL that should always answer (HEAD, any status below 500);
+    # when it does not, failed polls are not counted against their feeds.
     outage_canary_url: str | None = None
 
     # --- Normalization ---
@@ -119,6 +121,15 @@ class Settings(BaseSettings):
     @classmethod
     def _tracking_params_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("outage_canary_url")
+    @classmethod
+    def _canary_url_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @field_validator("database_url")
     @classmethod

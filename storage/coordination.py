@@ -1,4 +1,4 @@
-"""Fleet-wide coordination: per-feed locks, per-host request budgets and the outage window.
+"""Fleet-wide coordination: per-feed locks, per-host request budgets, outage window and canary.
 
 With a Redis URL every worker shares the same state; without one (embedded/eager mode) the
 same API works on in-process state shared by every Coordinator of the process.
@@ -6,19 +6,25 @@ same API works on in-process state shared by every Coordinator of the process.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
 
+from tasks.errors import BlockedURL
 from tasks.schedule import is_probable_outage
 
 KEY_PREFIX = "newsworker"
+_CANARY_PROBE = "canary-probe"
+_CANARY_UP, _CANARY_DOWN, _CANARY_UNKNOWN = b"up", b"down", b"unknown"
+
+log = logging.getLogger("newsworker.coordination")
 
 # GCRA: one request per `interval` ms per host. Redis TIME is the clock, so worker clocks
 # need not agree. Reserves the slot only when the wait is within max_wait; returns
@@ -54,6 +60,8 @@ class LocalCoordinationState:
     host_tat: dict[str, float] = field(default_factory=dict)
     outcomes: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=1000))
     windows: dict[str, float] = field(default_factory=dict)
+    # Last canary answer and when it expires (monotonic).
+    canary: tuple[bytes, float] | None = None
 
 
 _PROCESS_STATE = LocalCoordinationState()
@@ -70,6 +78,9 @@ class CoordinationPolicy:
     outage_window_size: int = 500
     outage_min_polls: int = 20
     outage_failure_ratio: float = 0.9
+    # One canary probe per window fleet-wide; its answer is reused until the next probe.
+    canary_window_seconds: float = 30.0
+    canary_timeout_seconds: float = 5.0
 
 
 class Coordinator:
@@ -82,8 +93,11 @@ class Coordinator:
         *,
         local_state: LocalCoordinationState | None = None,
         key_prefix: str = KEY_PREFIX,
+        canary: Callable[[], bool] | None = None,
     ) -> None:
+        """canary() is True when the canary URL answers; None turns the canary check off."""
         self.policy = policy or CoordinationPolicy()
+        self._canary = canary
         self._prefix = key_prefix
         self._local = local_state or _PROCESS_STATE
         self._redis: redis.Redis[bytes] | None = None
@@ -209,12 +223,59 @@ class Coordinator:
         return [ok for stamp, ok in reversed(items) if stamp >= since]
 
     def probable_outage(self) -> bool:
-        """True when most polls of the window failed: the network is probably down."""
-        return is_probable_outage(
+        """True when most polls of the window failed, or the canary is unreachable."""
+        by_ratio = is_probable_outage(
             self.recent_outcomes(),
             min_polls=self.policy.outage_min_polls,
             failure_ratio=self.policy.outage_failure_ratio,
         )
+        return by_ratio or self.canary_down()
+
+    def canary_down(self) -> bool:
+        """True when a canary is set and did not answer; one probe per window fleet-wide."""
+        if self._canary is None:
+            return False
+        window = self.policy.canary_window_seconds
+        if self.first_in_window(_CANARY_PROBE, window):
+            probed = self._probe_canary()
+            self._store_canary(probed)
+            return probed == _CANARY_DOWN
+        # Another worker probes this window: use the last answer, or wait for its first one.
+        deadline = time.monotonic() + self.policy.canary_timeout_seconds + 1.0
+        while True:
+            stored = self._stored_canary()
+            if stored is not None or time.monotonic() >= deadline:
+                return stored == _CANARY_DOWN
+            time.sleep(0.05)
+
+    def _probe_canary(self) -> bytes:
+        assert self._canary is not None
+        try:
+            up = self._canary()
+        except BlockedURL as e:
+            # A canary the address guard refuses says nothing about the network: ignore it.
+            log.warning("outage canary refused", extra={"error": str(e)})
+            return _CANARY_UNKNOWN
+        log.info("outage canary probed", extra={"up": up})
+        return _CANARY_UP if up else _CANARY_DOWN
+
+    def _store_canary(self, answer: bytes) -> None:
+        # Kept for two windows, so callers never wait while the next probe is in flight.
+        keep = 2 * self.policy.canary_window_seconds + self.policy.canary_timeout_seconds
+        if self._redis is not None:
+            self._redis.set(f"{self._prefix}:canary", answer, px=max(1, int(keep * 1000)))
+            return
+        with self._local.mutex:
+            self._local.canary = (answer, time.monotonic() + keep)
+
+    def _stored_canary(self) -> bytes | None:
+        if self._redis is not None:
+            return self._redis.get(f"{self._prefix}:canary")
+        with self._local.mutex:
+            stored = self._local.canary
+        if stored is None or stored[1] <= time.monotonic():
+            return None
+        return stored[0]
 
     def ping(self) -> dict[str, Any]:
         """Where coordination state lives, for health output."""

@@ -121,3 +121,84 @@ def test_first_in_window_is_fleet_wide_on_redis(redis_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+class CountingCanary:
+    """A canary callable whose answer the test sets; counts its probes."""
+
+    def __init__(self, up: bool) -> None:
+        self.up = up
+        self.probes = 0
+        self.delay = 0.0
+
+    def __call__(self) -> bool:
+        self.probes += 1
+        time.sleep(self.delay)
+        return self.up
+
+
+@pytest.fixture(params=["redis", "process"])
+def canary_pair(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[Coordinator, Coordinator, CountingCanary]]:
+    """Two coordinators with one shared canary window of 0.3 s."""
+    policy = CoordinationPolicy(canary_window_seconds=0.3, canary_timeout_seconds=0.5)
+    canary = CountingCanary(up=False)
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    state = LocalCoordinationState()
+    pair = (
+        Coordinator(url, policy, local_state=state, canary=canary),
+        Coordinator(url, policy, local_state=state, canary=canary),
+    )
+    yield pair[0], pair[1], canary
+    for c in pair:
+        c.close()
+
+
+def test_canary_down_means_outage_with_one_probe_per_window(
+    canary_pair: tuple[Coordinator, Coordinator, CountingCanary],
+) -> None:
+    first, second, canary = canary_pair
+    results = [c.probable_outage() for _ in range(50) for c in (first, second)]
+    assert all(results)
+    assert canary.probes == 1
+    canary.up = True
+    assert first.probable_outage()  # the window's answer stands until the next probe
+    time.sleep(0.35)
+    assert not second.probable_outage()
+    assert not first.probable_outage()
+    assert canary.probes == 2
+
+
+def test_concurrent_callers_wait_for_the_first_probe(
+    canary_pair: tuple[Coordinator, Coordinator, CountingCanary],
+) -> None:
+    first, second, canary = canary_pair
+    canary.delay = 0.2
+    barrier = threading.Barrier(6)
+    answers: list[bool] = []
+
+    def ask(c: Coordinator) -> None:
+        barrier.wait()
+        answers.append(c.probable_outage())
+
+    threads = [threading.Thread(target=ask, args=((first, second)[i % 2],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [True] * 6
+    assert canary.probes == 1
+
+
+def test_no_canary_and_a_refused_canary_declare_nothing() -> None:
+    from tasks.errors import BlockedURL
+
+    def refused() -> bool:
+        raise BlockedURL("host resolves to a non-public address")
+
+    assert not Coordinator(None, local_state=LocalCoordinationState()).canary_down()
+    coordinator = Coordinator(None, local_state=LocalCoordinationState(), canary=refused)
+    started = time.monotonic()
+    assert not any(coordinator.probable_outage() for _ in range(10))
+    assert time.monotonic() - started < 0.5  # later callers do not wait for an answer

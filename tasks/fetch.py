@@ -249,10 +249,16 @@ class Fetcher:
         policy: FetchPolicy | None = None,
         *,
         address_allowed: Callable[[str], bool] | None = None,
+        before_request: Callable[[str], None] | None = None,
     ) -> None:
-        """address_allowed replaces the public-address rule (tests use it to model a network)."""
+        """address_allowed replaces the public-address rule (tests use it to model a network).
+
+        before_request(host) runs before a redirect leads to a host this fetch has not asked yet
+        (the caller budgets the feed's own host); it may sleep, or raise RateLimited to give up.
+        """
         self.policy = policy or FetchPolicy()
         self._client = _build_client(self.policy, address_allowed)
+        self._before_request = before_request
 
     def __enter__(self) -> Fetcher:
         return self
@@ -297,8 +303,34 @@ class Fetcher:
             if e.url is None:
                 raise BlockedURL(f"{e} while fetching {url}", url=url) from e
             raise
+        except RateLimited as e:
+            if e.url is None:
+                raise RateLimited(
+                    f"{e} while fetching {url}", url=url, retry_after_seconds=e.retry_after_seconds
+                ) from e
+            raise
         finally:
             _deadline.reset(token)
+
+    def probe(self, url: str) -> bool:
+        """True when url answers a HEAD with any status below 500 within the total timeout.
+
+        Raises BlockedURL when the private-address guard (or the scheme rule) refuses url.
+        """
+        _check_http_scheme(url, url)
+        token = _deadline.set(time.monotonic() + self.policy.total_timeout)
+        try:
+            response = self._client.send(self._client.build_request("HEAD", url), stream=True)
+        except (httpx.HTTPError, httpcore.TimeoutException):
+            return False
+        except BlockedURL as e:
+            raise BlockedURL(f"{e} while probing {url}", url=url) from e
+        finally:
+            _deadline.reset(token)
+        try:
+            return response.status_code < 500
+        finally:
+            response.close()
 
     def _fetch_http(
         self,
@@ -315,10 +347,16 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         current = url
         seen = {url}
+        budgeted_hosts = {urlsplit(url).hostname}
         all_permanent = True
         hops = 0
         while True:
             _check_http_scheme(current, url)
+            host = urlsplit(current).hostname
+            if host not in budgeted_hosts:
+                budgeted_hosts.add(host)
+                if self._before_request is not None and host:
+                    self._before_request(host)
             request = self._client.build_request("GET", current, headers=headers)
             response = self._client.send(request, stream=True)
             try:
@@ -406,6 +444,28 @@ class Fetcher:
             elapsed_ms=(time.monotonic() - started) * 1000,
             headers=handed_on,
         )
+
+
+def host_budget_hook(
+    reserve_host_slot: Callable[..., float], *, max_wait_seconds: float
+) -> Callable[[str], None]:
+    """A before_request hook that takes a slot of the host's shared budget for each redirect hop.
+
+    reserve_host_slot is Coordinator.reserve_host_slot. A wait up to max_wait_seconds is slept;
+    a longer one raises RateLimited, so the feed is retried later and no error is counted.
+    """
+
+    def before_request(host: str) -> None:
+        wait = reserve_host_slot(host, max_wait_seconds=max_wait_seconds)
+        if wait > max_wait_seconds:
+            raise RateLimited(
+                f"host budget of redirect target {host} exhausted for {wait:.1f} s",
+                retry_after_seconds=wait,
+            )
+        if wait > 0:
+            time.sleep(wait)
+
+    return before_request
 
 
 def _release(response: httpx.Response) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import socket
 import time
 import zlib
 from collections.abc import Iterator
@@ -25,7 +26,13 @@ from tasks.errors import (
     RateLimited,
     TooManyRedirects,
 )
-from tasks.fetch import Fetcher, FetchPolicy, is_public_address, parse_retry_after
+from tasks.fetch import (
+    Fetcher,
+    FetchPolicy,
+    host_budget_hook,
+    is_public_address,
+    parse_retry_after,
+)
 from tasks.schedule import next_redirect_state
 from tests.support.http import LocalHTTPServer, Request, Response
 
@@ -147,6 +154,70 @@ def test_too_many_redirects(http_server: LocalHTTPServer, fetcher: Fetcher) -> N
     with pytest.raises(TooManyRedirects, match="more than 5"):
         fetcher.fetch(http_server.url("/r0"))
     assert fetcher.fetch(http_server.url("/r2")).status == 200  # exactly 5 hops is fine
+
+
+def test_before_request_runs_once_per_new_redirect_host(http_server: LocalHTTPServer) -> None:
+    port = http_server.base_url.rsplit(":", 1)[1]
+    http_server.route("/hop/a", redirect(302, "/hop/b"))  # same host: the caller's slot covers it
+    http_server.route("/hop/b", redirect(302, f"http://localhost:{port}/hop/c"))
+    http_server.route("/hop/c", redirect(302, f"http://localhost:{port}/hop/d"))
+    http_server.route("/hop/d", feed())
+    hosts: list[str] = []
+    with Fetcher(LOCAL, before_request=hosts.append) as f:
+        assert f.fetch(http_server.url("/hop/a")).status == 200
+        assert hosts == ["localhost"]
+        hosts.clear()
+        assert f.fetch(http_server.url("/hop/d")).status == 200
+    assert hosts == []
+
+
+def test_before_request_can_defer_the_fetch(http_server: LocalHTTPServer) -> None:
+    port = http_server.base_url.rsplit(":", 1)[1]
+    http_server.route("/budget/feed", redirect(302, f"http://localhost:{port}/budget/target"))
+    http_server.route("/budget/target", feed())
+    reserved: list[str] = []
+
+    def reserve(host: str, *, max_wait_seconds: float) -> float:
+        reserved.append(host)
+        return 42.0  # past the max wait: nothing reserved, come back in 42 s
+
+    hook = host_budget_hook(reserve, max_wait_seconds=2.0)
+    with Fetcher(LOCAL, before_request=hook) as f, pytest.raises(RateLimited) as info:
+        f.fetch(http_server.url("/budget/feed"))
+    assert reserved == ["localhost"]
+    assert info.value.retry_after_seconds == 42.0
+    assert info.value.url == http_server.url("/budget/feed")
+    assert not info.value.counts_as_error
+    assert not any(r.path == "/budget/target" for r in http_server.requests)
+
+
+def test_probe_answers_up_down_and_blocked(http_server: LocalHTTPServer) -> None:
+    http_server.route("/probe/up", Response(204))
+    http_server.route("/probe/missing", Response(405))  # any answer below 500: reachable
+    http_server.route("/probe/broken", Response(502))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    with Fetcher(LOCAL) as f:
+        assert f.probe(http_server.url("/probe/up"))
+        assert f.probe(http_server.url("/probe/missing"))
+        assert not f.probe(http_server.url("/probe/broken"))
+        assert not f.probe(closed)
+    assert [r.method for r in http_server.requests if r.path.startswith("/probe/")] == ["HEAD"] * 3
+    with Fetcher(FetchPolicy()) as guarded, pytest.raises(BlockedURL):
+        guarded.probe(http_server.url("/probe/up"))
+
+
+def test_probe_stops_at_the_total_timeout(http_server: LocalHTTPServer) -> None:
+    def silent(_request: Request) -> Response:
+        time.sleep(3)
+        return Response(204)
+
+    http_server.route("/probe/silent", silent)
+    started = time.monotonic()
+    with Fetcher(FetchPolicy(allow_private_addresses=True, total_timeout=0.5)) as f:
+        assert not f.probe(http_server.url("/probe/silent"))
+    assert time.monotonic() - started < 2
 
 
 def test_410_gone(http_server: LocalHTTPServer, fetcher: Fetcher) -> None:

@@ -10,7 +10,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,13 +23,16 @@ from storage.db import get_engine
 from storage.profiles import load_or_build_matcher, profiles_version
 from tasks import metrics
 from tasks.enrich import EnrichPolicy, EntityMatcher
-from tasks.fetch import Fetcher, FetchPolicy
+from tasks.fetch import Fetcher, FetchPolicy, host_budget_hook
 from tasks.normalize import NormalizePolicy
 from tasks.pipeline import PipelineContext
 from tasks.publish.sinks import JsonlFileSink, RedisStreamSink, Sink, WebhookSink
 from tasks.schedule import SchedulePolicy
 
 log = logging.getLogger("newsworker.runtime")
+
+# A task may wait this long for a host slot (the feed's host or a redirect target's).
+MAX_HOST_WAIT_SECONDS = 2.0
 
 
 @dataclass
@@ -105,6 +109,21 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
     )
 
 
+def outage_canary(settings: Settings, timeout_seconds: float) -> Callable[[], bool] | None:
+    """The canary probe (a HEAD through our own guarded fetcher), or None when unset."""
+    url = settings.outage_canary_url
+    if not url:
+        return None
+    policy = replace(
+        fetch_policy(settings),
+        connect_timeout=timeout_seconds,
+        read_timeout=timeout_seconds,
+        total_timeout=timeout_seconds,
+    )
+    fetcher = Fetcher(policy)
+    return lambda: fetcher.probe(url)
+
+
 def schedule_policy(settings: Settings) -> SchedulePolicy:
     """Map settings onto the scheduler's policy."""
     return SchedulePolicy(
@@ -150,18 +169,26 @@ def build_runtime(settings: Settings) -> Runtime:
     def session_factory() -> Session:
         return Session(get_engine(settings.database_url), expire_on_commit=False)
 
+    coordination = CoordinationPolicy(
+        host_requests_per_second=settings.host_requests_per_second,
+        host_overrides=settings.host_requests_per_second_overrides,
+        outage_min_polls=settings.outage_min_polls,
+        outage_failure_ratio=settings.outage_failure_ratio,
+    )
     coordinator = Coordinator(
         settings.redis_url or settings.broker_url,
-        CoordinationPolicy(
-            host_requests_per_second=settings.host_requests_per_second,
-            host_overrides=settings.host_requests_per_second_overrides,
-            outage_min_polls=settings.outage_min_polls,
-            outage_failure_ratio=settings.outage_failure_ratio,
+        coordination,
+        canary=outage_canary(settings, coordination.canary_timeout_seconds),
+    )
+    fetcher = Fetcher(
+        fetch_policy(settings),
+        before_request=host_budget_hook(
+            coordinator.reserve_host_slot, max_wait_seconds=MAX_HOST_WAIT_SECONDS
         ),
     )
     context = PipelineContext(
         session_factory=session_factory,
-        fetcher=Fetcher(fetch_policy(settings)),
+        fetcher=fetcher,
         coordinator=coordinator,
         matcher=matchers.get,
         sink_names=tuple(sink.name for sink in sinks),
@@ -172,6 +199,7 @@ def build_runtime(settings: Settings) -> Runtime:
         feed_lock_seconds=settings.feed_lock_seconds,
         dedupe_across_feeds=settings.dedupe_across_feeds,
         near_duplicate_threshold=settings.near_duplicate_threshold,
+        max_host_wait_seconds=MAX_HOST_WAIT_SECONDS,
     )
     return Runtime(settings=settings, context=context, matchers=matchers, sinks=sinks)
 

@@ -14,7 +14,6 @@ tests/test_normalize_near_duplicates.py: header/footer variants (~0.9) and 5%-ed
 from __future__ import annotations
 
 import struct
-from collections import defaultdict
 from operator import eq
 
 import numpy as np
@@ -38,8 +37,9 @@ _WORD_BYTE = np.zeros(256, dtype=bool)
 _WORD_BYTE[np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz_", dtype=np.uint8)] = True
 _WORD_BYTE[0x80:] = True
 _UNPACK = struct.Struct(f">{SIGNATURE_BINS}I")
-_EMPTY_BAND = (_EMPTY,) * LSH_ROWS_PER_BAND
-_BAND_STARTS = range(0, SIGNATURE_BINS, LSH_ROWS_PER_BAND)
+_BAND_BYTES = 4 * LSH_ROWS_PER_BAND
+_EMPTY_BAND_BYTES = b"\xff" * _BAND_BYTES
+_BAND_OFFSETS = range(0, 4 * SIGNATURE_BINS, _BAND_BYTES)
 
 
 def _word_hashes(text: str) -> npt.NDArray[np.uint64]:
@@ -119,54 +119,74 @@ def is_near_duplicate(
 
 
 class NearDuplicateIndex:
-    """In-memory LSH over signatures: bands of LSH_ROWS_PER_BAND bins find candidates."""
+    """In-memory LSH over signatures: bands of LSH_ROWS_PER_BAND bins find candidates.
+
+    A band is a slice of the raw signature bytes, with one dict per band position: short bytes
+    hash much faster than tuples of ints. Most buckets hold one key, stored bare rather than in
+    a set, since the index is updated per article and a set per band costs more than the rest.
+    """
 
     def __init__(self, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> None:
         self.threshold = threshold
-        self._signatures: dict[str, tuple[int, ...]] = {}
-        self._buckets: defaultdict[tuple[int, tuple[int, ...]], set[str]] = defaultdict(set)
+        self._signatures: dict[str, bytes] = {}
+        self._buckets: tuple[dict[bytes, str | list[str]], ...] = tuple({} for _ in _BAND_OFFSETS)
 
     def __len__(self) -> int:
         return len(self._signatures)
 
-    @staticmethod
-    def _bands(bins: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
-        # A band counts unless all its bins are empty; one tuple comparison says so.
-        return [
-            (start, band)
-            for start in _BAND_STARTS
-            if (band := bins[start : start + LSH_ROWS_PER_BAND]) != _EMPTY_BAND
-        ]
-
     def add(self, key: str, signature: str) -> None:
         """Index signature under key (re-adding a key replaces it)."""
-        self.remove(key)
-        bins = _decode(signature)
-        self._signatures[key] = bins
-        buckets = self._buckets
-        for band in self._bands(bins):
-            buckets[band].add(key)
+        if key in self._signatures:
+            self.remove(key)
+        raw = bytes.fromhex(signature)
+        self._signatures[key] = raw
+        for buckets, offset in zip(self._buckets, _BAND_OFFSETS, strict=True):
+            band = raw[offset : offset + _BAND_BYTES]
+            if band == _EMPTY_BAND_BYTES:
+                continue  # an all-empty band says nothing about similarity
+            held = buckets.get(band)
+            if held is None:
+                buckets[band] = key
+            elif isinstance(held, str):
+                buckets[band] = [held, key]
+            else:
+                held.append(key)
 
     def remove(self, key: str) -> None:
         """Forget key if it is indexed."""
-        bins = self._signatures.pop(key, None)
-        if bins is None:
+        raw = self._signatures.pop(key, None)
+        if raw is None:
             return
-        for band in self._bands(bins):
-            bucket = self._buckets.get(band)
-            if bucket is not None:
-                bucket.discard(key)
-                if not bucket:
-                    del self._buckets[band]
+        for buckets, offset in zip(self._buckets, _BAND_OFFSETS, strict=True):
+            band = raw[offset : offset + _BAND_BYTES]
+            held = buckets.get(band)
+            if held is None:
+                continue
+            if isinstance(held, str):
+                if held == key:
+                    del buckets[band]
+                continue
+            if key in held:
+                held.remove(key)
+            if len(held) == 1:
+                buckets[band] = held[0]
 
     def query(self, signature: str) -> list[str]:
         """Return indexed keys at or above the threshold, most similar first."""
-        bins = _decode(signature)
+        raw = bytes.fromhex(signature)
         candidates: set[str] = set()
-        buckets = self._buckets
-        for band in self._bands(bins):
-            bucket = buckets.get(band)
-            if bucket:
-                candidates.update(bucket)
-        scored = [(_similarity(bins, self._signatures[key]), key) for key in candidates]
+        for buckets, offset in zip(self._buckets, _BAND_OFFSETS, strict=True):
+            band = raw[offset : offset + _BAND_BYTES]
+            held = buckets.get(band)
+            if held is None or band == _EMPTY_BAND_BYTES:
+                continue
+            if isinstance(held, str):
+                candidates.add(held)
+            else:
+                candidates.update(held)
+        if not candidates:
+            return []
+        bins = _UNPACK.unpack(raw)
+        signatures = self._signatures
+        scored = [(_similarity(bins, _UNPACK.unpack(signatures[key])), key) for key in candidates]
         return [key for score, key in sorted(scored, reverse=True) if score >= self.threshold]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
@@ -31,14 +32,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_text(value: Any) -> str:
+    """JSON for the JSON columns: orjson is several times faster than json on story payloads."""
+    return orjson.dumps(value).decode()
+
+
+# Every story is written twice as JSON (story row, outbox event): the encoder is on the hot path.
+_JSON_CODECS: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
+
+
 def create_db_engine(database_url: str, *, pool: bool = True) -> Engine:
     """Create an engine for SQLite or PostgreSQL with the settings each needs."""
     url = sqlalchemy_url(database_url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **_JSON_CODECS
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, **_JSON_CODECS}
     if not pool:
         kwargs["poolclass"] = NullPool
     else:

@@ -118,8 +118,8 @@ def enqueue_story_events(
     """Add many story events and one pending delivery per sink each; return how many were new.
 
     Idempotent on idempotency_key like enqueue_story_event: keys already stored (or repeated in
-    payloads) are skipped. One SELECT per chunk of keys, one INSERT ... RETURNING of the events
-    and one executemany of the deliveries, with no ORM objects.
+    payloads) are skipped. One SELECT per chunk of keys, one executemany of the events, a SELECT of
+    their ids and one executemany of the deliveries, with no ORM objects.
     """
     if not payloads:
         return 0
@@ -159,13 +159,19 @@ def enqueue_story_events(
     # Core statements on the tables: the ORM's bulk path costs more per row than the INSERT.
     events = OutboxEvent.__table__  # type: ignore[attr-defined]
     connection = session.connection()
-    ids = (
-        connection.execute(
-            insert(events).returning(events.c.id, sort_by_parameter_order=True), rows
+    # executemany, then the ids by key: INSERT ... RETURNING with ordered ids runs one statement
+    # per row on SQLite.
+    connection.execute(insert(events), rows)
+    new_keys = list(by_key)
+    ids_by_key: dict[str, int] = {}
+    for start in range(0, len(new_keys), KEY_LOOKUP_CHUNK):
+        found = connection.execute(
+            select(events.c.idempotency_key, events.c.id).where(
+                events.c.idempotency_key.in_(new_keys[start : start + KEY_LOOKUP_CHUNK])
+            )
         )
-        .scalars()
-        .all()
-    )
+        ids_by_key.update((key, event_id) for key, event_id in found)
+    ids = [ids_by_key[key] for key in new_keys]
     deliveries = [
         {
             "event_id": event_id,

@@ -114,6 +114,38 @@ class RecentSignatures:
             return self._stories[keys[0]] if keys else None
 
 
+class SnapshotCache:
+    """Profile snapshots of the current matcher's profile set, loaded once per process.
+
+    A new matcher means the store's profile version changed, so the cache starts over; within
+    one version a snapshot cannot change. Loading them per feed cost a query and an object per
+    profile for every batch.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._matcher: object | None = None
+        self._snapshots: dict[str, ProfileSnapshot | None] = {}
+
+    def get(
+        self, session: Session, matcher: object, ids: Iterable[str]
+    ) -> dict[str, ProfileSnapshot]:
+        """Snapshots of ids (unknown ids left out), valid for matcher's profile set."""
+        with self._lock:
+            if matcher is not self._matcher or len(self._snapshots) > self.limit:
+                self._matcher = matcher
+                self._snapshots = {}
+            cached = self._snapshots
+            wanted = set(ids)
+            missing = wanted - cached.keys()
+            if missing:
+                loaded = load_snapshots(session=session, ids=missing)
+                for profile_id in missing:
+                    cached[profile_id] = loaded.get(profile_id)
+            return {i: snapshot for i in wanted if (snapshot := cached[i]) is not None}
+
+
 class FeedFetcher(Protocol):
     """What the pipeline needs from tasks.fetch.Fetcher."""
 
@@ -167,6 +199,7 @@ class PipelineContext:
     max_host_wait_seconds: float = 2.0
     now: Callable[[], datetime] = utcnow
     recent_signatures: RecentSignatures = field(default_factory=RecentSignatures)
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
 
 
 @dataclass
@@ -320,7 +353,7 @@ def ingest_parsed(
     to_enrich = fresh + [a for a, _ in changed]
     matches = {a.entry_key: matcher.match(a.text) for a in to_enrich}
     profile_ids = {m.profile_id for found in matches.values() for m in found}
-    snapshots = load_snapshots(session=session, ids=profile_ids)
+    snapshots = ctx.snapshots.get(session, matcher, profile_ids)
     feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)
     writer = _StoryWriter(ctx, session, feed_ref, snapshots, matches, discovered_at)
     writer.prefetch(fresh)
@@ -635,17 +668,11 @@ class _StoryWriter:
         self._prefetch_clusters(fresh)
         placed = [self._place(article) for article in fresh]
         rows = [
-            {**_article_values(article), "feed_id": self.feed.id, "story_id": story_id,
-             "signature": signature, "revision": 1}
+            {**_article_values(article), "story_id": story_id, "signature": signature,
+             "revision": 1}
             for article, story_id, signature, _ in placed
         ]  # fmt: skip
-        articles = _table(ArticleRecord)
-        ids = (
-            self.session.connection()
-            .execute(insert(articles).returning(articles.c.id, sort_by_parameter_order=True), rows)
-            .scalars()
-            .all()
-        )
+        ids = article_store.insert_articles(session=self.session, feed_id=self.feed.id, rows=rows)
         for (article, story_id, _, is_new), row_id in zip(placed, ids, strict=True):
             if not is_new:
                 existing = self._story(story_id)

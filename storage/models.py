@@ -176,7 +176,9 @@ class Story(SQLModel, table=True):
     revision: int = 1
     last_event: str = "created"
     primary_article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE")
-    payload: dict[str, Any] = _json({})
+    # The outbox event of the latest revision holds the story's payload: storing it here too
+    # doubled the bytes written per story. Retention keeps every story's last event.
+    last_event_id: int | None = Field(default=None)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
     )

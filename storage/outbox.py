@@ -7,10 +7,10 @@ so an event is written in the same transaction as the article it describes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Text, bindparam, cast, func, insert, update
 from sqlmodel import Session, col, select
@@ -112,17 +112,32 @@ def enqueue_story_event(
 KEY_LOOKUP_CHUNK = 2_000
 
 
+class EnqueuedEvents(NamedTuple):
+    """What enqueue_story_batch did: how many events were new, and every key's event id."""
+
+    new: int
+    ids: dict[str, int]
+
+
 def enqueue_story_events(
     *, session: Session, payloads: Sequence[dict[str, Any]], sinks: Sequence[str]
 ) -> int:
-    """Add many story events and one pending delivery per sink each; return how many were new.
+    """Add many story events and one pending delivery per sink each; return how many were new."""
+    return enqueue_story_batch(session=session, payloads=payloads, sinks=sinks).new
+
+
+def enqueue_story_batch(
+    *, session: Session, payloads: Sequence[dict[str, Any]], sinks: Sequence[str]
+) -> EnqueuedEvents:
+    """Add many story events with their pending deliveries; return the new count and all ids.
 
     Idempotent on idempotency_key like enqueue_story_event: keys already stored (or repeated in
-    payloads) are skipped. One SELECT per chunk of keys, one executemany of the events, a SELECT of
-    their ids and one executemany of the deliveries, with no ORM objects.
+    payloads) are skipped, and their stored ids returned. One SELECT per chunk of keys, one
+    executemany of the events, a SELECT of their ids and one executemany of the deliveries, with
+    no ORM objects.
     """
     if not payloads:
-        return 0
+        return EnqueuedEvents(0, {})
     by_key: dict[str, dict[str, Any]] = {}
     for index, payload in enumerate(payloads):
         key = payload.get("idempotency_key")
@@ -131,19 +146,11 @@ def enqueue_story_events(
                 f"payloads[{index}].idempotency_key: missing; build payloads with build_story"
             )
         by_key.setdefault(key, payload)
-    keys = list(by_key)
-    with session.no_autoflush:
-        for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
-            chunk = keys[start : start + KEY_LOOKUP_CHUNK]
-            stored = session.execute(
-                select(col(OutboxEvent.idempotency_key)).where(
-                    col(OutboxEvent.idempotency_key).in_(chunk)
-                )
-            ).scalars()
-            for key in stored:
-                by_key.pop(key, None)
+    ids_by_key = _event_ids(session, list(by_key))
+    for key in ids_by_key:
+        del by_key[key]
     if not by_key:
-        return 0
+        return EnqueuedEvents(0, ids_by_key)
     now = datetime.now(UTC)
     rows = [
         {
@@ -156,36 +163,40 @@ def enqueue_story_events(
         }
         for key, payload in by_key.items()
     ]
-    # Core statements on the tables: the ORM's bulk path costs more per row than the INSERT.
-    events = OutboxEvent.__table__  # type: ignore[attr-defined]
+    # Core executemany, then the ids by key: the ORM's bulk path costs more per row than the
+    # INSERT, and INSERT ... RETURNING with ordered ids runs one statement per row on SQLite.
     connection = session.connection()
-    # executemany, then the ids by key: INSERT ... RETURNING with ordered ids runs one statement
-    # per row on SQLite.
-    connection.execute(insert(events), rows)
-    new_keys = list(by_key)
-    ids_by_key: dict[str, int] = {}
-    for start in range(0, len(new_keys), KEY_LOOKUP_CHUNK):
-        found = connection.execute(
-            select(events.c.idempotency_key, events.c.id).where(
-                events.c.idempotency_key.in_(new_keys[start : start + KEY_LOOKUP_CHUNK])
-            )
-        )
-        ids_by_key.update((key, event_id) for key, event_id in found)
-    ids = [ids_by_key[key] for key in new_keys]
+    connection.execute(insert(OutboxEvent.__table__), rows)  # type: ignore[attr-defined]
+    new_ids = _event_ids(session, list(by_key))
     deliveries = [
         {
-            "event_id": event_id,
+            "event_id": new_ids[key],
             "sink": sink,
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
         }
-        for event_id in ids
+        for key in by_key
         for sink in dict.fromkeys(sinks)
     ]
     if deliveries:
         connection.execute(insert(Delivery.__table__), deliveries)  # type: ignore[attr-defined]
-    return len(ids)
+    ids_by_key.update(new_ids)
+    return EnqueuedEvents(len(new_ids), ids_by_key)
+
+
+def _event_ids(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """Stored event ids by idempotency key, for the keys that are stored."""
+    found: dict[str, int] = {}
+    with session.no_autoflush:
+        for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
+            rows = session.execute(
+                select(col(OutboxEvent.idempotency_key), col(OutboxEvent.id)).where(
+                    col(OutboxEvent.idempotency_key).in_(keys[start : start + KEY_LOOKUP_CHUNK])
+                )
+            )
+            found.update((key, event_id) for key, event_id in rows)
+    return found
 
 
 def _event_columns() -> tuple[Any, ...]:
@@ -402,7 +413,11 @@ def iter_stories_since(
     """Yield the latest payload of each story updated at or after since, oldest first."""
     last_key: tuple[datetime, str] | None = None
     while True:
-        statement = select(Story).order_by(col(Story.updated_at), col(Story.story_id))
+        statement = (
+            select(col(Story.updated_at), col(Story.story_id), col(OutboxEvent.payload))
+            .join(OutboxEvent, col(OutboxEvent.id) == col(Story.last_event_id))
+            .order_by(col(Story.updated_at), col(Story.story_id))
+        )
         if since is not None:
             statement = statement.where(col(Story.updated_at) >= since)
         if last_key is not None:
@@ -410,15 +425,26 @@ def iter_stories_since(
                 (col(Story.updated_at) > last_key[0])
                 | ((col(Story.updated_at) == last_key[0]) & (col(Story.story_id) > last_key[1]))
             )
-        stories = session.exec(statement.limit(batch_size)).all()
-        if not stories:
+        rows = session.execute(statement.limit(batch_size)).all()
+        if not rows:
             return
-        for story in stories:
-            yield dict(story.payload)
-        last_key = (stories[-1].updated_at, stories[-1].story_id)
+        for _, _, payload in rows:
+            yield dict(payload)
+        last_key = (rows[-1][0], rows[-1][1])
+
+
+def story_payloads(*, session: Session, story_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The latest payload of each stored story, by story id (a story's last event holds it)."""
+    if not story_ids:
+        return {}
+    rows = session.execute(
+        select(col(Story.story_id), col(OutboxEvent.payload))
+        .join(OutboxEvent, col(OutboxEvent.id) == col(Story.last_event_id))
+        .where(col(Story.story_id).in_(list(story_ids)))
+    ).all()
+    return {story_id: dict(payload) for story_id, payload in rows}
 
 
 def get_story(*, session: Session, story_id: str) -> dict[str, Any] | None:
     """The latest payload of one story, or None."""
-    story = session.get(Story, story_id)
-    return None if story is None else dict(story.payload)
+    return story_payloads(session=session, story_ids=[story_id]).get(story_id)

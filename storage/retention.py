@@ -73,7 +73,9 @@ def _old_deliveries(cutoff: datetime) -> ColumnElement[bool]:
 
 def _old_events(cutoff: datetime) -> ColumnElement[bool]:
     any_delivery = exists().where(col(Delivery.event_id) == col(OutboxEvent.id))
-    return and_(col(OutboxEvent.created_at) < cutoff, not_(any_delivery))
+    # A story's last event holds its payload: it goes with the story, not before.
+    a_story_latest = exists().where(col(Story.last_event_id) == col(OutboxEvent.id))
+    return and_(col(OutboxEvent.created_at) < cutoff, not_(any_delivery), not_(a_story_latest))
 
 
 def _old_stories(cutoff: datetime) -> ColumnElement[bool]:
@@ -141,12 +143,12 @@ def prune(
             delete(StoryEntity).where(col(StoryEntity.story_id).in_(story_ids), story_gone)
         )
 
-    # Order matters: deliveries free their events, stories free their articles.
+    # Order matters: deliveries free their events, stories free their last events and articles.
     Step = tuple[str, Any, ColumnElement[bool], Callable[[list[object]], None] | None]
     steps: list[Step] = [
         ("deliveries", col(Delivery.id), _old_deliveries(cutoff), None),
-        ("outbox_events", col(OutboxEvent.id), _old_events(cutoff), None),
         ("stories", col(Story.story_id), _old_stories(cutoff), drop_orphan_story_entities),
+        ("outbox_events", col(OutboxEvent.id), _old_events(cutoff), None),
         ("articles", col(ArticleRecord.id), _old_articles(cutoff), None),
         ("feed_errors", col(FeedErrorRecord.id), _old_feed_errors(cutoff), None),
     ]

@@ -496,6 +496,9 @@ class _StoryWriter:
         self._absent_stories: set[str] = set()
         # Held here: the session's identity map keeps only weak references to loaded stories.
         self._stored_stories: dict[str, Story] = {}
+        # Latest payloads of stored stories (their last outbox event), loaded when needed.
+        self._stored_payloads: dict[str, dict[str, Any]] = {}
+        self._touched_stories: dict[str, Story] = {}
         self._placed: set[str] = set()  # story ids this batch creates or joins
         # Per entry key: its signature, and the stored story the process-wide index points at.
         self._signatures: dict[str, str] = {}
@@ -523,6 +526,21 @@ class _StoryWriter:
         stored = article_store.stories_by_id(session=self.session, story_ids=candidates)
         self._stored_stories.update(stored)
         self._absent_stories = candidates - stored.keys()
+        self._load_payloads(stored)
+
+    def _load_payloads(self, story_ids: Iterable[str]) -> None:
+        wanted = [i for i in story_ids if i not in self._stored_payloads]
+        if wanted:
+            self._stored_payloads.update(
+                outbox.story_payloads(session=self.session, story_ids=wanted)
+            )
+
+    def _payload_of(self, story: Story | _NewStory) -> dict[str, Any]:
+        """The story's latest payload: in memory for this batch's stories, else its last event."""
+        if isinstance(story, _NewStory):
+            return story.payload
+        self._load_payloads([story.story_id])
+        return self._stored_payloads.get(story.story_id, {})
 
     def _story(self, story_id: str) -> Story | _NewStory | None:
         new = self._new_stories.get(story_id)
@@ -573,12 +591,15 @@ class _StoryWriter:
         """Stage one story event; entity_versions replaces the entity set, None keeps it."""
         self._events.append(payload)
         metrics.STORY_EVENTS.labels(event=payload["event"]).inc()
-        story.payload = payload
         story.revision = payload["revision"]
         story.last_event = payload["event"]
         story.updated_at = self.discovered_at
         if isinstance(story, Story):
+            self._stored_payloads[story.story_id] = payload
+            self._touched_stories[story.story_id] = story
             self.session.add(story)
+        else:
+            story.payload = payload
         if entity_versions is None:
             return
         story_id = story.story_id
@@ -592,7 +613,12 @@ class _StoryWriter:
             self._entity_rows[(story_id, profile_id)] = version
 
     def finish(self) -> None:
-        """Write the batch's new stories, entity rows and story events in a few bulk statements."""
+        """Write the batch's story events, new stories and entity rows in a few bulk statements."""
+        event_ids = outbox.enqueue_story_batch(
+            session=self.session, payloads=self._events, sinks=self.ctx.sink_names
+        ).ids
+        for story_id, story in self._touched_stories.items():
+            story.last_event_id = event_ids[self._stored_payloads[story_id]["idempotency_key"]]
         if self._new_stories:
             self.session.connection().execute(
                 insert(_table(Story)),
@@ -602,7 +628,7 @@ class _StoryWriter:
                         "revision": s.revision,
                         "last_event": s.last_event,
                         "primary_article_id": s.primary_article_id,
-                        "payload": s.payload,
+                        "last_event_id": event_ids[s.payload["idempotency_key"]],
                         "created_at": s.created_at,
                         "updated_at": s.updated_at or s.created_at,
                     }
@@ -624,10 +650,8 @@ class _StoryWriter:
                     for (story_id, profile_id), version in self._entity_rows.items()
                 ],
             )
-        outbox.enqueue_story_events(
-            session=self.session, payloads=self._events, sinks=self.ctx.sink_names
-        )
         self._new_stories.clear()
+        self._touched_stories.clear()
         self._entity_rows.clear()
         self._entities_replaced.clear()
         self._events.clear()
@@ -653,7 +677,7 @@ class _StoryWriter:
             revision=story.revision + 1,
             event="updated",
             article=article,
-            also=story.payload.get("also_reported_by", []),
+            also=self._payload_of(story).get("also_reported_by", []),
         )
         self._emit(story, payload, self._versions(payload))
 
@@ -705,6 +729,7 @@ class _StoryWriter:
             stored = article_store.stories_by_id(session=self.session, story_ids=wanted)
             self._stored_stories.update(stored)
             self._absent_stories |= wanted - stored.keys()
+            self._load_payloads(stored)
 
     def _place(self, article: Article) -> tuple[Article, str, str, bool]:
         """The article's story id, its signature, and whether it starts a new story."""
@@ -731,12 +756,13 @@ class _StoryWriter:
         return article, story_id, signature, is_new
 
     def _join(self, story: Story | _NewStory, article: Article) -> None:
-        also = list(story.payload.get("also_reported_by", []))
+        latest = self._payload_of(story)
+        also = list(latest.get("also_reported_by", []))
         source = {"feed_url": self.feed.url, "url": article.url or "", "title": article.title}
         if source in also:
             return
         also.append(source)
-        payload = dict(story.payload)
+        payload = dict(latest)
         payload.update(
             revision=story.revision + 1,
             event="updated",

@@ -157,11 +157,12 @@ def test_stories_since_and_get_story(session: Session) -> None:
         session.add(article)
         session.flush()
         assert article.id is not None
+        event = enqueue_story_event(session=session, payload=payload, sinks=["redis"])
         session.add(
             Story(
                 story_id=payload["story_id"],
                 primary_article_id=article.id,
-                payload=payload,
+                last_event_id=event.id,
                 updated_at=T0 + timedelta(minutes=n),
             )
         )

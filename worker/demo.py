@@ -13,6 +13,7 @@ from storage import feeds as feed_store
 from storage.db import session_for
 from storage.migrate import upgrade
 from storage.models import Story
+from storage.outbox import story_payloads
 from worker.profile_admin import import_profiles_file
 from worker.running import run_once
 from worker.runtime import build_runtime, set_runtime
@@ -58,8 +59,9 @@ def run_demo(*, folder: Path, console: Console, show_stories: bool = True) -> No
             stories = session.exec(
                 select(Story).order_by(col(Story.created_at), col(Story.story_id))
             ).all()
+            payloads = story_payloads(session=session, story_ids=[s.story_id for s in stories])
             for story in stories:
-                payload = story.payload
+                payload = payloads[story.story_id]
                 feed_name = payload["article"]["feed"]["url"].rsplit("/", 1)[-1]
                 subtitle = f"story {story.story_id} · revision {story.revision} · {feed_name}"
                 console.print(

@@ -124,14 +124,6 @@ def signatures_after(
     return rows
 
 
-def article_ids_between(*, session: Session, after_id: int, up_to_id: int) -> Sequence[int]:
-    """Ids of articles in (after_id, up_to_id]: a primary-key range scan that reads no row data."""
-    query = select(ArticleRecord.id).where(
-        col(ArticleRecord.id) > after_id, col(ArticleRecord.id) <= up_to_id
-    )
-    return [row_id for row_id in session.exec(query).all() if row_id is not None]
-
-
 def signatures_of(
     *, session: Session, ids: Collection[int], since: datetime
 ) -> Sequence[tuple[int, str, str, datetime]]:

@@ -60,8 +60,10 @@ class RecentSignatures:
     similarity scan per article); this keeps the index and reads only rows past the last id seen.
     """
 
-    # Concurrent transactions can commit ids out of order: re-read a few ids below the last one.
-    OVERLAP_IDS = 256
+    # Concurrent transactions can commit ids out of order: an id skipped by a read may still
+    # commit. Skipped ids are re-checked for this long, then taken as rolled back or deleted.
+    HOLE_SECONDS = 120.0
+    MAX_HOLES = 10_000
 
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
@@ -70,6 +72,7 @@ class RecentSignatures:
         self._stories: dict[str, str] = {}
         self._order: deque[tuple[str, datetime]] = deque()
         self._last_id = 0
+        self._holes: dict[int, float] = {}
 
     def refresh(self, session: Session, *, since: datetime, threshold: float) -> None:
         """Add committed signatures newer than the last refresh; forget those out of the window."""
@@ -78,28 +81,36 @@ class RecentSignatures:
                 self._index, self._last_id = NearDuplicateIndex(threshold), 0
                 self._stories.clear()
                 self._order.clear()
+                self._holes.clear()
+            first_read = self._last_id == 0
             rows = list(
                 article_store.signatures_after(
                     session=session, after_id=self._last_id, since=since, limit=self.limit
                 )
             )
-            if self._last_id:
-                # Only ids of the overlap are read; signatures only for the ones not indexed yet.
-                late = article_store.article_ids_between(
-                    session=session,
-                    after_id=max(0, self._last_id - self.OVERLAP_IDS),
-                    up_to_id=self._last_id,
+            now = time.monotonic()
+            if self._holes:
+                self._holes = {
+                    i: seen for i, seen in self._holes.items() if now - seen < self.HOLE_SECONDS
+                }
+                rows[:0] = article_store.signatures_of(
+                    session=session, ids=list(self._holes), since=since
                 )
-                missing = [row_id for row_id in late if str(row_id) not in self._stories]
-                rows[:0] = article_store.signatures_of(session=session, ids=missing, since=since)
+            previous = self._last_id
             for row_id, story_id, signature, discovered_at in rows:
                 key = str(row_id)
-                self._last_id = max(self._last_id, row_id)
+                self._holes.pop(row_id, None)
+                if not first_read and row_id > previous + 1 and len(self._holes) < self.MAX_HOLES:
+                    # Ids between the last one read and this one: not committed yet, or rows
+                    # without a signature. Either way re-checked until HOLE_SECONDS pass.
+                    self._holes.update(dict.fromkeys(range(previous + 1, row_id), now))
+                previous = max(previous, row_id)
                 if key in self._stories:
                     continue
                 self._index.add(key, signature)
                 self._stories[key] = story_id
                 self._order.append((key, discovered_at))
+            self._last_id = previous
             while self._order and (self._order[0][1] < since or len(self._order) > self.limit):
                 key, _ = self._order.popleft()
                 self._index.remove(key)

@@ -335,3 +335,30 @@ def test_sanitize_with_an_unusable_base_drops_relative_urls() -> None:
     assert sanitize_html('<a href="/x">x</a>', "http://[::1") == (
         '<a rel="noopener noreferrer nofollow">x</a>'
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The government said on Tuesday that talks would continue as officials met.",
+        "Der Bundestag hat am Dienstag beschlossen, die Steuern zu senken und zu investieren.",
+        "Le gouvernement a annoncé mardi une nouvelle réforme des retraites très contestée.",
+        "El gobierno anunció el martes una nueva reforma de las pensiones.",
+        "政府は火曜日に新しい年金改革を発表した。記者会見で首相が説明した。",
+        "Правительство объявило во вторник о новой пенсионной реформе.",
+        "THE GOVERNMENT SAID ON TUESDAY THAT TALKS WOULD CONTINUE",
+        "12345 67890 !!! ???",
+    ],
+)
+def test_language_classifier_agrees_with_py3langid(text: str) -> None:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from tasks.normalize.language import _get_identifier
+
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True).classify(text)
+    language, confidence = _get_identifier().classify(text)
+    if reference[1] >= 0.2:
+        assert language == reference[0]
+        assert confidence == pytest.approx(reference[1], abs=1e-4)
+    else:
+        assert confidence < 0.2

@@ -7,6 +7,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import numpy as np
+
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _ASCII_PUNCT = re.compile(r"[^0-9a-z \x80-\U0010ffff]")
 # Letters that NFKD does not decompose but readers treat as their base letter.
@@ -94,14 +96,22 @@ def fold_text(text: str) -> tuple[str, list[int] | None]:
 
 def _fold_non_ascii(text: str) -> str:
     """Fold only the non-ASCII characters; the ASCII rest is left for the byte table."""
-    distinct = set(_NON_ASCII.findall(text))
-    replacements = [(char, _fold_char(char)) for char in distinct]
-    if not all(folded.isascii() for _, folded in replacements):
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    non_ascii = codes > 0x7F
+    distinct = np.unique(codes[non_ascii])
+    replacements = [_fold_char(chr(code)) for code in distinct.tolist()]
+    if all(len(folded) == 1 and folded.isascii() for folded in replacements):
+        # Every one folds to one ASCII character: replace them all in one vectorised pass.
+        folded_codes = np.array([ord(folded) for folded in replacements], dtype=np.uint32)
+        ascii_codes = codes.astype(np.uint8)
+        ascii_codes[non_ascii] = folded_codes[np.searchsorted(distinct, codes[non_ascii])]
+        return ascii_codes.tobytes().decode("ascii")
+    if not all(folded.isascii() for folded in replacements):
         # A folded form may itself be a character to replace: fold each occurrence once.
         return _NON_ASCII.sub(_fold_match, text)
     # One C-speed replace per distinct character beats a Python callback per occurrence.
-    for char, folded in replacements:
-        text = text.replace(char, folded)
+    for code, folded in zip(distinct.tolist(), replacements, strict=True):
+        text = text.replace(chr(code), folded)
     return text
 
 
@@ -132,19 +142,25 @@ _ASCII_PUNCT_KEEP_SEPARATOR = re.compile(r"[^0-9a-z \x00\x80-\U0010ffff]")
 
 def fold_aliases(aliases: list[str]) -> list[str]:
     """fold_alias over many aliases at C speed: one pass over the joined text."""
-    if any(_SEPARATOR in alias for alias in aliases):
-        return [fold_alias(alias) for alias in aliases]
+    return fold_aliases_joined(aliases).split(_SEPARATOR)
+
+
+def fold_aliases_joined(aliases: list[str]) -> str:
+    """The fold_alias forms of the aliases, joined by NUL characters."""
     joined = _SEPARATOR.join(aliases)
+    if joined.count(_SEPARATOR) != max(len(aliases) - 1, 0):
+        return _SEPARATOR.join(map(fold_alias, aliases))  # folding turns NUL into a space
     folded = _fold_non_ascii(joined) if not joined.isascii() else joined
     if len(folded) != len(joined):
-        return [fold_alias(alias) for alias in aliases]
+        return _SEPARATOR.join(map(fold_alias, aliases))
     if folded.isascii():
         # One C pass, as in fold_text; the NUL separator survives.
         folded = folded.encode("ascii").translate(_ASCII_TABLE_KEEP_NUL).decode("ascii")
     else:
         lowered = folded.lower()
         if len(lowered) != len(joined):
-            return [fold_alias(alias) for alias in aliases]
+            return _SEPARATOR.join(map(fold_alias, aliases))
         folded = _ASCII_PUNCT_KEEP_SEPARATOR.sub(" ", lowered)
-    folded = _SPACE_RUN.sub(" ", folded)
-    return [part.strip(" ") for part in folded.split(_SEPARATOR)]
+    # Space runs are single now: strip each alias by dropping the spaces beside separators.
+    folded = _SPACE_RUN.sub(" ", folded).replace(" " + _SEPARATOR, _SEPARATOR)
+    return folded.replace(_SEPARATOR + " ", _SEPARATOR).strip(" ")

@@ -94,23 +94,39 @@ def clean_plain_text(value: str) -> str:
     """Strip control characters, normalize to NFC and collapse whitespace, keeping paragraphs."""
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
-    value = _CONTROL.sub("", value)
+    # Printable apart from newlines and tabs means nothing for the (slower) control pattern.
+    if not value.replace("\n", " ").replace("\t", " ").isprintable():
+        value = _CONTROL.sub("", value)
     if not value.isascii():
         value = value.replace("\u2028", "\n").replace("\u2029", "\n\n")
         if not unicodedata.is_normalized("NFC", value):
             value = unicodedata.normalize("NFC", value)
     parts: list[str] = []
     blank = False
-    for line in value.split("\n"):
-        words = line.split()
-        if not words:
+    for raw_line in value.split("\n"):
+        line = _single_spaced(raw_line)
+        if not line:
             blank = True
             continue
         if parts:
             parts.append("\n\n" if blank else "\n")
-        parts.append(" ".join(words))
+        parts.append(line)
         blank = False
     return "".join(parts)
+
+
+def _single_spaced(line: str) -> str:
+    """The line's words joined by single spaces (unchanged lines are returned as they are)."""
+    if (
+        line.isascii()
+        and "  " not in line
+        and "\t" not in line
+        and line[:1] != " "
+        and line[-1:] != " "
+        and line.isprintable()
+    ):
+        return line
+    return " ".join(line.split())
 
 
 def defuse_text(value: str) -> str:

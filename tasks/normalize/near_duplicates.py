@@ -62,11 +62,11 @@ def _word_hashes(text: str) -> npt.NDArray[np.uint64]:
     return hashes.astype(np.uint64, copy=False)
 
 
-def _bins(text: str) -> list[int]:
+def _bins(text: str) -> npt.NDArray[np.uint64]:
     """Per bin, the smallest 32-bit shingle hash."""
     word_hashes = _word_hashes(text)
     if not len(word_hashes):
-        return [_EMPTY] * SIGNATURE_BINS
+        return np.full(SIGNATURE_BINS, _EMPTY, dtype=np.uint64)
     if len(word_hashes) < SHINGLE_WORDS:
         mixed = np.array([word_hashes.sum()], dtype=np.uint64)
     else:
@@ -79,13 +79,12 @@ def _bins(text: str) -> list[int]:
     values = (mixed >> np.uint64(7)) & np.uint64(0xFFFFFFFE)  # never equal to _EMPTY
     mins = np.full(SIGNATURE_BINS, _EMPTY, dtype=np.uint64)
     np.minimum.at(mins, slots, values)
-    bins: list[int] = mins.tolist()
-    return bins
+    return mins
 
 
 def text_signature(text: str) -> str:
-    """Return the text's MinHash signature as hex (SIGNATURE_BINS x 32 bits)."""
-    return _UNPACK.pack(*_bins(text)).hex()
+    """Return the text's MinHash signature as hex (SIGNATURE_BINS x 32 bits, big-endian)."""
+    return _bins(text).astype(">u4").tobytes().hex()
 
 
 def _decode(signature: str) -> tuple[int, ...]:

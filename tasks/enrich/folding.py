@@ -67,6 +67,19 @@ _CODEC_ERRORS = "newsworker-fold"
 codecs.register_error(_CODEC_ERRORS, _fold_for_codec)
 
 
+def _latin1_table() -> bytes:
+    """The fold of every Latin-1 character as one ASCII byte; 0xFF where it is not one."""
+    table = bytearray(_ASCII_TABLE[:128])
+    for code in range(128, 256):
+        folded = _fold_char(chr(code))
+        table.append(_ASCII_TABLE[ord(folded)] if len(folded) == 1 and folded.isascii() else 0xFF)
+    return bytes(table)
+
+
+_LATIN1_TABLE = _latin1_table()
+_NOT_FOLDED = b"\xff"
+
+
 def fold_text(text: str) -> tuple[str, list[int] | None]:
     """Fold text; return it and, only when lengths differ, a map from folded to original index.
 
@@ -76,6 +89,15 @@ def fold_text(text: str) -> tuple[str, list[int] | None]:
     if text.isascii():
         # bytes.translate lowers and blanks punctuation in one C pass.
         return text.encode("ascii").translate(_ASCII_TABLE).decode("ascii"), None
+    try:
+        # The Latin-1 codec scans in C and calls _fold_for_codec only on runs beyond Latin-1
+        # (curly quotes, dashes, ğ, ł); the table folds the Latin-1 letters (é, ñ, ö) in C.
+        latin1 = text.encode("latin-1", _CODEC_ERRORS).translate(_LATIN1_TABLE)
+    except _NotAsciiFoldable:
+        pass
+    else:
+        if _NOT_FOLDED not in latin1:
+            return latin1.decode("ascii"), None
     try:
         # The ASCII codec scans in C and calls _fold_for_codec only on non-ASCII runs.
         ascii_text = text.encode("ascii", _CODEC_ERRORS)

@@ -163,7 +163,14 @@ class EntityMatcher:
         self._entry_caps = entry_caps
         self._entry_tokens = entry_tokens
         # Patterns with an alias whose first word is lower case ("de Gaulle", "eBay").
-        self._lower_start = lower_start if lower_start is not None else bytearray(len(patterns))
+        self._lower_start = (
+            lower_start if lower_start is not None else bytearray(self._pattern_count)
+        )
+        # Per pattern: the profile when its only entry is a full name of several words (the
+        # common case, which resolution attaches at once), else -1.
+        self.full_name_profile = _full_name_profiles(
+            entry_start, entry_profile, entry_kind, entry_tokens
+        )
         self.policy = policy or EnrichPolicy()
 
     @property
@@ -494,6 +501,25 @@ def _sorted_patterns(
     indexes[wide] = [number[key] for key in wide_keys]
     padded.extend(f" {key.decode()} \n" for key in wide_distinct)
     return "".join(padded)[:-1], len(distinct) + len(wide_distinct), indexes
+
+
+def _full_name_profiles(
+    entry_start: array[int],
+    entry_profile: array[int],
+    entry_kind: array[int],
+    entry_tokens: array[int],
+) -> array[int]:
+    """Per pattern, the profile of its only entry when that is a multi-word full name, else -1."""
+    starts = np.frombuffer(entry_start, dtype=np.int32)
+    first = starts[:-1]
+    single = np.flatnonzero(np.diff(starts) == 1)
+    entry = first[single]
+    full = (np.frombuffer(entry_kind, dtype=np.uint8)[entry] == KIND_FULL) & (
+        np.frombuffer(entry_tokens, dtype=np.uint8)[entry] > 1
+    )
+    profiles = np.full(len(first), -1, dtype=np.int32)
+    profiles[single[full]] = np.frombuffer(entry_profile, dtype=np.int32)[entry[full]]
+    return array("i", profiles.tobytes())
 
 
 # Imported last: resolution needs this module's records, the matcher needs its rules.

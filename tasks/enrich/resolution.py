@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tasks.enrich.matcher import KIND_ACRONYM, KIND_FULL, KIND_SHORT, Candidate
+from tasks.enrich.matcher import KIND_ACRONYM, KIND_FULL, KIND_SHORT, AliasEntry, Candidate
 from tasks.enrich.policy import EnrichPolicy
 from tasks.records import EntityMatch, Mention
 
@@ -86,17 +86,22 @@ def word_before(text: str, start: int) -> str | None:
     return match.group(1) if match else None
 
 
-def _is_headline_caps(text: str, candidate: Candidate) -> bool:
-    span = text[candidate.start : candidate.end]
+def _is_headline_caps(text: str, start: int, end: int) -> bool:
+    span = text[start:end]
     if not span.isupper():
         return False
-    neighbours = (word_before(text, candidate.start), word_after(text, candidate.end))
+    neighbours = (word_before(text, start), word_after(text, end))
     return any(w is not None and len(w) > 1 and w.isupper() for w in neighbours)
 
 
-def inside_longer_name(text: str, candidate: Candidate) -> bool:
-    """True when the span is only the head or tail of a longer capitalised name ("Adams Hall")."""
-    start, end = candidate.start, candidate.end
+def inside_longer_name(
+    text: str, start: int, end: int, entries: tuple[AliasEntry, ...] = ()
+) -> bool:
+    """True when the span is only the head or tail of a longer capitalised name ("Adams Hall").
+
+    Acronyms are never inside a longer name: entries are the aliases that fit the span, if any
+    of them may be one.
+    """
     # Fast exits: most mentions sit between a lower-case word or punctuation on both sides.
     next_char = text[end + 1 : end + 2] if text[end : end + 1] in (" ", "-") else ""
     if not next_char.isupper():
@@ -105,9 +110,9 @@ def inside_longer_name(text: str, candidate: Candidate) -> bool:
         word_start = text.rfind(" ", max(0, start - 40), start - 1) + 1
         if text[word_start].islower() and "\n" not in text[word_start:start]:
             return False  # "met Kari Moto": the word before is lower case
-    if all(entry.kind == KIND_ACRONYM for entry in candidate.entries):
+    if entries and all(entry.kind == KIND_ACRONYM for entry in entries):
         return False
-    if _is_headline_caps(text, candidate):
+    if _is_headline_caps(text, start, end):
         return False
     if next_char.isupper():
         after = word_after(text, end)
@@ -160,6 +165,73 @@ class _Resolver:
         spans.append((candidate.start, candidate.end))
         self.confidence[profile] = max(self.confidence[profile], confidence)
 
+    def select(self, raw: list[tuple[int, int, int, int, int]]) -> list[Candidate]:
+        """Take the longest valid spans, no two overlapping; return them in text order.
+
+        A span is valid when some alias fits its case and it is not the head or tail of a longer
+        capitalised name; validity is checked only for spans that are not already covered, so
+        the short forms inside a full name cost nothing. Patterns seen inside a longer
+        capitalised name are added to blocked: "Eric Adams ... Adams said" is about Eric Adams,
+        not a stored Adams. The common span, a multi-word full name of one profile in title case
+        or capitals, is attached at once, as full_mentions would (the order of attachments does
+        not change the result); the others are returned for full_mentions.
+        """
+        text = self.text
+        matcher = self.matcher
+        # Original offsets are monotonic in folded ones, so overlap can be tested on either.
+        occupied = bytearray(len(text) + 1)
+        is_occupied = occupied.find
+        taken: list[Candidate] = []
+        fitting = matcher.entries_fitting
+        may_start_lower = matcher.may_start_lower
+        full_name_profile = matcher.full_name_profile
+        spans_of, confidence_of, anchors_of = self.spans, self.confidence, self.anchors
+        for negative_length, folded_start, pattern, start, end in raw:
+            if is_occupied(1, start, end) >= 0:
+                continue
+            first = text[start]
+            if not (first.isupper() or first.isdigit()) and not may_start_lower(pattern):
+                continue  # cheap exit for common words: "who", "target", "shell companies"
+            span = text[start:end]
+            profile = full_name_profile[pattern]
+            if profile >= 0 and (span.istitle() or span.isupper()):
+                if inside_longer_name(text, start, end):
+                    self.blocked.add(pattern)
+                    continue
+                occupied[start:end] = (
+                    _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
+                )
+                spans = spans_of.get(profile)
+                if spans is None:
+                    spans_of[profile] = [(start, end)]
+                    confidence_of[profile] = CONFIDENCE_FULL_NAME
+                else:
+                    spans.append((start, end))
+                    confidence_of[profile] = max(confidence_of[profile], CONFIDENCE_FULL_NAME)
+                anchors = anchors_of.get(profile)
+                if anchors is None:
+                    anchors_of[profile] = [start]
+                else:
+                    anchors.append(start)
+                continue
+            entries = fitting(pattern, span)
+            if not entries:
+                continue
+            if inside_longer_name(text, start, end, entries):
+                self.blocked.add(pattern)
+                continue
+            occupied[start:end] = (
+                _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
+            )
+            taken.append(
+                _new_tuple(
+                    Candidate,
+                    (start, end, folded_start, folded_start - negative_length, entries, pattern),
+                )
+            )
+        taken.sort()  # by start: spans no longer overlap
+        return taken
+
     def full_mentions(self, spans: Sequence[Candidate]) -> list[tuple[Candidate, int]]:
         """Attach unambiguous full names and aliases; return the risky ones for later."""
         deferred: list[tuple[Candidate, int]] = []
@@ -191,7 +263,8 @@ class _Resolver:
             if entry.token_count == 1 and entry.kind != KIND_ACRONYM:
                 span = self.text[candidate.start : candidate.end]
                 if span.isupper() and (
-                    len(span) < 3 or not _is_headline_caps(self.text, candidate)
+                    len(span) < 3
+                    or not _is_headline_caps(self.text, candidate.start, candidate.end)
                 ):
                     continue  # an all-caps word in running text is some other acronym
                 if len(profiles) == 1 and (
@@ -245,7 +318,7 @@ class _Resolver:
         if candidate.pattern in self.blocked:
             return  # the text names someone else with this surname ("Eric Adams")
         span = self.text[candidate.start : candidate.end]
-        if span.isupper() and not _is_headline_caps(self.text, candidate):
+        if span.isupper() and not _is_headline_caps(self.text, candidate.start, candidate.end):
             return  # "UN" is not the short form of "Kim Jong Un"
         risky = is_sentence_initial(self.text, candidate.start) or span.isupper()
         if risky and not has_name_evidence(self.text, candidate):
@@ -359,57 +432,13 @@ def _fast_records() -> tuple[Callable[[object, Any], None], ...] | None:
 _FAST_RECORDS = _fast_records()
 
 
-def select_candidates(
-    text: str, matcher: EntityMatcher, blocked: set[int] | None = None
-) -> list[Candidate]:
-    """The longest valid spans, no two overlapping, in text order.
-
-    A span is valid when some alias fits its case and it is not the head or tail of a longer
-    capitalised name; validity is checked only for spans that are not already covered, so the
-    short forms inside a full name cost nothing. Patterns seen inside a longer capitalised name
-    are added to blocked: "Eric Adams ... Adams said" is about Eric Adams, not a stored Adams.
-    """
+def resolve(text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> list[EntityMatch]:
+    """Find and resolve the entity mentions of one text."""
     raw = matcher.raw_spans(text)
     if not raw:
         return []
-    # Original offsets are monotonic in folded ones, so overlap can be tested on either.
-    occupied = bytearray(len(text) + 1)
-    is_occupied = occupied.find
-    taken: list[Candidate] = []
-    fitting = matcher.entries_fitting
-    may_start_lower = matcher.may_start_lower
-    for negative_length, folded_start, pattern, start, end in raw:
-        if is_occupied(1, start, end) >= 0:
-            continue
-        first = text[start]
-        if not (first.isupper() or first.isdigit()) and not may_start_lower(pattern):
-            continue  # cheap exit for common words: "who", "target", "shell companies"
-        entries = fitting(pattern, text[start:end])
-        if not entries:
-            continue
-        candidate = _new_tuple(
-            Candidate, (start, end, folded_start, folded_start - negative_length, entries, pattern)
-        )
-        if inside_longer_name(text, candidate):
-            if blocked is not None:
-                blocked.add(pattern)
-            continue
-        occupied[start:end] = (
-            _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
-        )
-        taken.append(candidate)
-    taken.sort()  # by start: spans no longer overlap
-    return taken
-
-
-def resolve(text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> list[EntityMatch]:
-    """Find and resolve the entity mentions of one text."""
-    blocked: set[int] = set()
-    spans = select_candidates(text, matcher, blocked)
-    if not spans:
-        return []
     resolver = _Resolver(text, matcher, policy)
-    resolver.blocked = blocked
+    spans = resolver.select(raw)
     deferred = resolver.full_mentions(spans)
     resolver.deferred_mentions(deferred)
     resolver.short_mentions()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import math
 import pickle
@@ -152,6 +153,7 @@ class EntityMatcher:
         # objects: forked children never touch it.
         self._pattern_blob = patterns
         self._pattern_count = len(pattern_list)
+        del pattern_list
         self.profile_ids = profile_ids
         self.profile_types = profile_types
         self.priors = priors
@@ -202,10 +204,13 @@ class EntityMatcher:
             iterator = iter(profiles)
             while batch := list(islice(iterator, _PROFILE_BATCH)):
                 builder.add(batch)
-            return builder.finish(policy)
+            matcher = builder.finish(policy)
         finally:
             if collecting:
                 gc.enable()
+        del builder
+        _release_freed_memory()
+        return matcher
 
     def save(self, path: str | Path) -> None:
         """Persist the folded patterns and tables, so a later load skips folding."""
@@ -240,7 +245,10 @@ class EntityMatcher:
         if not isinstance(state, dict) or state.get("format") != _FORMAT_VERSION:
             raise ValueError(f"{path} is not a matcher build of format {_FORMAT_VERSION}")
         del state["format"]
-        return cls(**state, policy=policy)
+        matcher = cls(**state, policy=policy)
+        del state
+        _release_freed_memory()
+        return matcher
 
     def raw_spans(self, text: str) -> list[tuple[int, int, int, int, int]]:
         """Every alias occurrence at word boundaries, overlapping, longest first.
@@ -380,18 +388,17 @@ class _Builder:
         profile_count = len(self.full_counts)
         # Every folded alias, as UTF-8 between NUL bytes: numpy reads lengths, token counts and
         # sort keys from it without a Python call per alias.
-        folded = np.frombuffer(
-            _SEPARATOR.join(
-                fold_aliases_joined(aliases[offset : offset + _FOLD_CHUNK])
-                for offset in range(0, count, _FOLD_CHUNK)
-            ).encode(),
-            dtype=np.uint8,
-        )
+        folded_bytes = _SEPARATOR.join(
+            fold_aliases_joined(aliases[offset : offset + _FOLD_CHUNK])
+            for offset in range(0, count, _FOLD_CHUNK)
+        ).encode()
+        folded = np.frombuffer(folded_bytes, dtype=np.uint8)
         separators = np.flatnonzero(folded == 0)
         starts = np.concatenate(([0], separators + 1)) if count else separators
         ends = np.concatenate((separators, [len(folded)])) if count else separators
         space_at = np.flatnonzero(folded == ord(" "))
         spaces = np.searchsorted(space_at, ends) - np.searchsorted(space_at, starts)
+        del folded, space_at, separators
         full_counts = np.array(self.full_counts, dtype=np.int64)
         short_counts = np.array(self.short_counts, dtype=np.int64)
         profile_of = np.repeat(np.arange(profile_count, dtype=np.int32), full_counts + short_counts)
@@ -413,9 +420,12 @@ class _Builder:
         lower = ((caps & 1) == 0) & (kind_of != KIND_ACRONYM)
         self.aliases = []
 
-        kept = np.flatnonzero(ends > starts)
-        patterns, pattern_count, pattern_of = _sorted_patterns(folded, starts[kept], ends[kept])
-        del folded
+        lengths = ends - starts
+        kept = np.flatnonzero(lengths)
+        patterns, pattern_count, pattern_of = _sorted_patterns(
+            folded_bytes.split(_SEPARATOR.encode()) if count else [], kept, lengths
+        )
+        del folded_bytes
         profile_of, kind_of, caps = profile_of[kept], kind_of[kept], caps[kept]
         tokens, lower = tokens[kept], lower[kept]
         # Group the entries by pattern, the latest first, as the automaton reports them.
@@ -458,49 +468,60 @@ class _Builder:
 
 
 def _sorted_patterns(
-    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+    keys: list[bytes], kept: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
 ) -> tuple[str, int, npt.NDArray[np.int64]]:
-    """The distinct strings data[start:end], sorted, as automaton patterns, and each one's index.
+    """The distinct kept keys, sorted, as automaton patterns, and each kept key's index there.
 
     The patterns come padded with a space each side (" xi jinping ") and joined by newlines.
     Sorted patterns build the automaton in half the time of patterns in store order. numpy sorts
     them as fixed-width keys in contiguous memory, several times faster than sorted(set()) and a
     dict; the rare ones too long for that width are sorted apart and numbered after the others.
     """
-    lengths = ends - starts
-    narrow = np.flatnonzero(lengths <= _SORT_KEY_BYTES)
-    width = max(1, int(lengths[narrow].max(initial=0)))
-    narrow_starts, narrow_lengths = starts[narrow], lengths[narrow]
-    matrix = np.zeros((len(narrow), width), dtype=np.uint8)
-    last = max(0, len(data) - 1)
-    for column in range(width):
-        # Bytes past a key's end stay zero: folded text never holds a NUL.
-        matrix[:, column] = data[np.minimum(narrow_starts + column, last)] * (
-            narrow_lengths > column
-        )
-    distinct, inverse = np.unique(matrix.view(f"S{width}").ravel(), return_inverse=True)
-    del matrix
+    narrow = kept[lengths[kept] <= _SORT_KEY_BYTES]
+    wide = kept[lengths[kept] > _SORT_KEY_BYTES]
+    wide_keys = [keys[index] for index in wide.tolist()]
+    if wide_keys:
+        keys = keys.copy()
+        for index in wide.tolist():
+            keys[index] = b""  # keeps the fixed width of the others small
+    narrow_keys = np.array(keys, dtype=bytes)[narrow]
+    width = narrow_keys.dtype.itemsize
+    order = narrow_keys.argsort()
+    rows = narrow_keys[order].view(np.uint8).reshape(len(narrow_keys), width)
+    del narrow_keys
+    starts_run = np.ones(len(rows), dtype=bool)
+    starts_run[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    rank = np.cumsum(starts_run) - 1
+    distinct = rows[starts_run]
+    del rows
     # Each distinct key as a line " key \n", built in one array and read as one string.
-    rows = distinct.view(np.uint8).reshape(len(distinct), width)
     lines = np.zeros((len(distinct), width + 3), dtype=np.uint8)
     lines[:, 0] = ord(" ")
-    lines[:, 1 : width + 1] = rows
-    lines[np.arange(len(distinct)), np.count_nonzero(rows, axis=1) + 1] = ord(" ")
+    lines[:, 1 : width + 1] = distinct
+    lines[np.arange(len(distinct)), np.count_nonzero(distinct, axis=1) + 1] = ord(" ")
     lines[:, width + 2] = ord("\n")
     flat = lines.ravel()
     padded = [flat[flat != 0].tobytes().decode()]
-    indexes = np.empty(len(starts), dtype=np.int64)
-    indexes[narrow] = inverse.reshape(-1)
-    wide = np.flatnonzero(lengths > _SORT_KEY_BYTES)
-    wide_keys = [
-        data[start:end].tobytes()
-        for start, end in zip(starts[wide].tolist(), ends[wide].tolist(), strict=True)
-    ]
+    index_of = np.zeros(len(keys), dtype=np.int64)
+    index_of[narrow[order]] = rank
     wide_distinct = sorted(set(wide_keys))
     number = {key: len(distinct) + offset for offset, key in enumerate(wide_distinct)}
-    indexes[wide] = [number[key] for key in wide_keys]
+    index_of[wide] = [number[key] for key in wide_keys]
     padded.extend(f" {key.decode()} \n" for key in wide_distinct)
-    return "".join(padded)[:-1], len(distinct) + len(wide_distinct), indexes
+    return "".join(padded)[:-1], len(distinct) + len(wide_distinct), index_of[kept]
+
+
+def _release_freed_memory() -> None:
+    """Give the heap that building freed back to the system, where the C library allows it.
+
+    glibc keeps freed heap pages of a build (a few hundred MB at a million aliases) in the
+    process; prefork children would inherit them in the parent's resident set.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return  # not glibc
+    trim(0)
 
 
 def _full_name_profiles(

@@ -24,32 +24,19 @@ def articles_by_entry_key(
     return {row.entry_key: row for row in session.exec(query).all()}
 
 
-# Keys per IN query when reading back ids: far below either database's bound-parameter limit.
-_ID_LOOKUP_CHUNK = 1_000
-
-
 def insert_articles(*, session: Session, feed_id: int, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert one feed's new article rows; return their ids in the order of rows.
-
-    One executemany, then one SELECT of the ids by (feed_id, entry_key): INSERT ... RETURNING
-    with ordered ids runs one statement per row on SQLite.
-    """
+    """Insert one feed's new article rows; return their ids in the order of rows."""
     if not rows:
         return []
     table: Table = ArticleRecord.__table__  # type: ignore[attr-defined]
-    connection = session.connection()
-    connection.execute(insert(table), [{**row, "feed_id": feed_id} for row in rows])
-    keys = [str(row["entry_key"]) for row in rows]
-    ids: dict[str, int] = {}
-    for start in range(0, len(keys), _ID_LOOKUP_CHUNK):
-        found = connection.execute(
-            select(table.c.entry_key, table.c.id).where(
-                table.c.feed_id == feed_id,
-                table.c.entry_key.in_(keys[start : start + _ID_LOOKUP_CHUNK]),
-            )
-        )
-        ids.update((key, row_id) for key, row_id in found)
-    return [ids[key] for key in keys]
+    # RETURNING the key with the id, not in parameter order: ordered RETURNING runs one
+    # statement per row on SQLite, unordered is batched into multi-row INSERTs on both databases.
+    returned = session.connection().execute(
+        insert(table).returning(table.c.entry_key, table.c.id),
+        [{**row, "feed_id": feed_id} for row in rows],
+    )
+    ids: dict[str, int] = {key: row_id for key, row_id in returned}
+    return [ids[str(row["entry_key"])] for row in rows]
 
 
 def articles_by_canonical_url(

@@ -133,8 +133,8 @@ def enqueue_story_batch(
 
     Idempotent on idempotency_key like enqueue_story_event: keys already stored (or repeated in
     payloads) are skipped, and their stored ids returned. One SELECT per chunk of keys, one
-    executemany of the events, a SELECT of their ids and one executemany of the deliveries, with
-    no ORM objects.
+    batched INSERT ... RETURNING of the events and one executemany of the deliveries, with no
+    ORM objects.
     """
     if not payloads:
         return EnqueuedEvents(0, {})
@@ -163,11 +163,15 @@ def enqueue_story_batch(
         }
         for key, payload in by_key.items()
     ]
-    # Core executemany, then the ids by key: the ORM's bulk path costs more per row than the
-    # INSERT, and INSERT ... RETURNING with ordered ids runs one statement per row on SQLite.
+    # Core statements: the ORM's bulk path costs more per row than the INSERT. RETURNING the key
+    # with the id, not in parameter order: ordered RETURNING runs one statement per row on
+    # SQLite, unordered is batched into multi-row INSERTs on both databases.
+    events = OutboxEvent.__table__  # type: ignore[attr-defined]
     connection = session.connection()
-    connection.execute(insert(OutboxEvent.__table__), rows)  # type: ignore[attr-defined]
-    new_ids = _event_ids(session, list(by_key))
+    returned = connection.execute(
+        insert(events).returning(events.c.idempotency_key, events.c.id), rows
+    )
+    new_ids: dict[str, int] = {key: event_id for key, event_id in returned}
     deliveries = [
         {
             "event_id": new_ids[key],

@@ -80,3 +80,20 @@ def test_0002_moves_each_story_payload_into_its_last_event(database_url: str) ->
         assert get_story(session=session, story_id="s2") == pruned
         assert session.execute(text("SELECT count(*) FROM deliveries")).scalar() == 0
     engine.dispose()
+
+
+def test_large_columns_use_lz4_on_postgresql(postgres_url: str) -> None:
+    upgrade(postgres_url)
+    engine = create_db_engine(postgres_url, pool=False)
+    with engine.connect() as connection:
+        methods = connection.execute(
+            text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        ).scalar()
+        compression = connection.execute(
+            text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = 'outbox_events'::regclass AND attname = 'payload'"
+            )
+        ).scalar()
+    engine.dispose()
+    assert compression == ("l" if "lz4" in methods else "")

@@ -187,7 +187,9 @@ class _Resolver:
         full_name_profile = matcher.full_name_profile
         spans_of, confidence_of, anchors_of = self.spans, self.confidence, self.anchors
         for negative_length, folded_start, pattern, start, end in raw:
-            if is_occupied(1, start, end) >= 0:
+            # A taken span is at least as long, so it covers an end of any span it overlaps:
+            # two byte reads settle the common case (a short form inside a full name).
+            if occupied[start] or occupied[end - 1] or is_occupied(1, start, end) >= 0:
                 continue
             first = text[start]
             if not (first.isupper() or first.isdigit()) and not may_start_lower(pattern):

@@ -279,11 +279,14 @@ def main() -> None:
     if args.pool_from:
         pool_from(args.pool_from, args.pool_articles)
         return
+    # CPU time still grows when other processes share the cores and caches: say how busy it was.
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"== {args.aliases:,} aliases ==")
     run(args.aliases, args.articles)
     if not args.skip_small:
         print("== 10,000 profiles ==")
         run(33_000, args.articles)
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

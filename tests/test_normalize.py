@@ -362,3 +362,13 @@ def test_language_classifier_agrees_with_py3langid(text: str) -> None:
         assert confidence == pytest.approx(reference[1], abs=1e-4)
     else:
         assert confidence < 0.2
+
+
+def test_huge_content_html_is_cut_before_sanitizing_without_cutting_a_word() -> None:
+    word = "<p>" + "ongoing APEC Putrajaya summit " * 50 + "</p>"
+    article = normalize(raw(content_html=word * 2_000))
+    policy = NormalizePolicy()
+    assert len(article.content_html) <= policy.max_html_chars + 100
+    assert "text_truncated" in article.flags
+    assert article.text.split()[-1] in {"ongoing", "APEC", "Putrajaya", "summit"}
+    assert article.content_html.endswith("</p>")

@@ -23,7 +23,7 @@ from tasks.normalize.near_duplicates import (
     similarity,
     text_signature,
 )
-from tasks.normalize.text_limits import cap_text
+from tasks.normalize.text_limits import cap_html, cap_text
 from tasks.normalize.urls import canonical_url, resolve_url
 from tasks.records import Article, RawEntry
 
@@ -70,6 +70,11 @@ class NormalizePolicy:
     max_text_chars: int = 100_000
     max_summary_chars: int = 1_000
 
+    @property
+    def max_html_chars(self) -> int:
+        """Entry HTML is cut to this before sanitizing: markup takes room beside the text."""
+        return 4 * self.max_text_chars
+
 
 def _first_paragraph(text: str) -> str:
     return text.split("\n\n", 1)[0]
@@ -89,12 +94,15 @@ def normalize_entry(
     url = resolve_url(entry.link, base, feed_url)
     canonical = canonical_url(url, policy.tracking_params)
 
-    body_html = entry.content_html or entry.summary_html or ""
+    body_html, html_truncated = cap_html(
+        entry.content_html or entry.summary_html or "", policy.max_html_chars
+    )
     content_html = link_citation_markers(sanitize_html(body_html, base), entry.sources, LINK_REL)
     text, text_truncated = cap_text(html_to_text(content_html), policy.max_text_chars)
+    text_truncated = text_truncated or html_truncated
 
     summary_source = (
-        html_to_text(sanitize_html(entry.summary_html, base))
+        html_to_text(sanitize_html(cap_html(entry.summary_html, policy.max_html_chars)[0], base))
         if entry.summary_html and entry.content_html
         else _first_paragraph(text)
     )

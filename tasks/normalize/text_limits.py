@@ -22,3 +22,19 @@ def cap_text(value: str, max_chars: int) -> tuple[str, bool]:
         while cut and unicodedata.combining(value[len(cut)]):
             cut = cut[:-1]
     return cut.rstrip(), True
+
+
+def cap_html(fragment: str, max_chars: int) -> tuple[str, bool]:
+    """Return an HTML fragment cut before max_chars at a tag or space, and whether it was cut.
+
+    Runs before sanitizing, so a 20 MB content field costs a bounded amount of work and memory.
+    Cutting at whitespace or just after a tag never splits a word; the sanitizer then closes
+    whatever the cut left open and drops a tag cut in half.
+    """
+    if len(fragment) <= max_chars:
+        return fragment, False
+    cut = fragment[:max_chars]
+    boundary = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind(">") + 1)
+    if boundary > 0:
+        cut = cut[:boundary]
+    return cut, True

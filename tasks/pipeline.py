@@ -580,7 +580,9 @@ class _StoryWriter:
         also: Sequence[dict[str, str]],
     ) -> dict[str, Any]:
         entities = self._entities(article)
-        rendered = render_story(title=article.title, text=article.text, entities=entities)
+        rendered = render_story(
+            title=article.title, text=article.text, entities=entities, sources=article.sources
+        )
         return build_story(
             story_id=story_id,
             revision=revision,

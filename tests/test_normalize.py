@@ -372,3 +372,44 @@ def test_huge_content_html_is_cut_before_sanitizing_without_cutting_a_word() -> 
     assert "text_truncated" in article.flags
     assert article.text.split()[-1] in {"ongoing", "APEC", "Putrajaya", "summit"}
     assert article.content_html.endswith("</p>")
+
+
+def test_an_article_reference_list_keeps_and_links_its_markers() -> None:
+    body = (
+        "<p>Rates rose [1] and fell again.[2][7]</p><h2>References</h2><ol>"
+        '<li><a href="https://stats.example.org/rates">Rate statistics 2026</a></li>'
+        '<li>Interview with the minister, <a href="https://news.example.org/i">News</a></li>'
+        "</ol>"
+    )
+    article = normalize(raw(content_html=body))
+    numbers = [(s.number, s.url) for s in article.sources]  # type: ignore[attr-defined]
+    assert numbers == [(1, "https://stats.example.org/rates"), (2, "https://news.example.org/i")]
+    assert article.sources[0].title == "Rate statistics 2026"  # type: ignore[attr-defined]
+    html = article.content_html  # type: ignore[attr-defined]
+    assert 'href="https://stats.example.org/rates"' in html and ">[1]</a>" in html
+    assert "[7]" not in html
+    assert article.text.startswith("Rates rose [1] and fell again.[2]")  # type: ignore[attr-defined]
+
+
+def test_a_list_that_is_not_a_source_list_leaves_markers_unsourced() -> None:
+    body = "<p>Three steps [1] follow.</p><ol><li>Mix</li><li>Bake</li></ol>"
+    article = normalize(raw(content_html=body))
+    assert article.sources == ()  # type: ignore[attr-defined]
+    assert "[1]" not in article.text  # type: ignore[attr-defined]
+
+
+def test_the_rendered_story_lists_the_article_sources_its_markers_point_to() -> None:
+    from tasks.enrich import render_story
+
+    body = (
+        "<p>Rates rose [1].</p><h2>Sources</h2><ol>"
+        '<li><a href="https://stats.example.org/rates">Rate statistics</a></li></ol>'
+    )
+    article = normalize(raw(content_html=body))
+    rendered = render_story(
+        title="T",
+        text=article.text,  # type: ignore[attr-defined]
+        entities=(),
+        sources=article.sources,  # type: ignore[attr-defined]
+    )
+    assert "Sources: [1] Rate statistics — https://stats.example.org/rates" in rendered

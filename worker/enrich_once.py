@@ -135,6 +135,8 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
         article=article,
         feed=FeedRef(id=0, url=STDIN_FEED, title="newsworker enrich"),
         entities=entities,
-        rendered=render_story(title=article.title, text=article.text, entities=entities),
+        rendered=render_story(
+            title=article.title, text=article.text, entities=entities, sources=article.sources
+        ),
         occurred_at=now,
     )

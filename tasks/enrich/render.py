@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from tasks.records import AttachedEntity, EntityMatch, ProfileSnapshot
+from tasks.records import AttachedEntity, Citation, EntityMatch, ProfileSnapshot
 
 SECTION_TITLES = (
     ("person", "About the People Mentioned"),
@@ -49,9 +49,19 @@ def render_profile(profile: ProfileSnapshot) -> list[str]:
     return lines
 
 
-def render_story(*, title: str, text: str, entities: Sequence[AttachedEntity]) -> str:
-    """The story as text: title, body, then a section per entity type (empty ones omitted)."""
+def render_story(
+    *,
+    title: str,
+    text: str,
+    entities: Sequence[AttachedEntity],
+    sources: Sequence[Citation] = (),
+) -> str:
+    """The story as text: title, body, its own sources, then a section per entity type."""
     lines = [title.strip(), text.strip()]
+    if sources:
+        # The markers kept in the text point here, so a reader of the text alone can follow them.
+        cited = "; ".join(f"[{s.number}] {s.title} — {s.url}" for s in sources)
+        lines.append(f"Sources: {cited}")
     ordered = sorted(entities, key=lambda e: min((m.start for m in e.match.mentions), default=0))
     for section, heading in SECTION_TITLES:
         seen: set[str] = set()

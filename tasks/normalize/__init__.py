@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tasks.errors import ParseError
-from tasks.normalize.citations import link_citation_markers, strip_citation_markers
+from tasks.normalize.citations import (
+    extract_sources,
+    link_citation_markers,
+    strip_citation_markers,
+)
 from tasks.normalize.content import (
     LINK_REL,
     clean_plain_text,
@@ -97,7 +101,9 @@ def normalize_entry(
     body_html, html_truncated = cap_html(
         entry.content_html or entry.summary_html or "", policy.max_html_chars
     )
-    content_html = link_citation_markers(sanitize_html(body_html, base), entry.sources, LINK_REL)
+    sanitized = sanitize_html(body_html, base)
+    sources = entry.sources or extract_sources(sanitized)
+    content_html = link_citation_markers(sanitized, sources, LINK_REL)
     text, text_truncated = cap_text(html_to_text(content_html), policy.max_text_chars)
     text_truncated = text_truncated or html_truncated
 
@@ -106,9 +112,7 @@ def normalize_entry(
         if entry.summary_html and entry.content_html
         else _first_paragraph(text)
     )
-    summary, _ = cap_text(
-        strip_citation_markers(summary_source, entry.sources), policy.max_summary_chars
-    )
+    summary, _ = cap_text(strip_citation_markers(summary_source, sources), policy.max_summary_chars)
 
     flags: list[str] = []
     title = clean_plain_text(defuse_text((entry.title or "").replace("\n", " ")))
@@ -151,6 +155,6 @@ def normalize_entry(
         content_hash=content_hash(title, text),
         author=author or None,
         flags=tuple(flags),
-        sources=entry.sources,
+        sources=sources,
         guid=entry.guid,
     )

@@ -36,9 +36,7 @@ _FOLD_CHUNK = 50_000
 _SORT_KEY_BYTES = 64
 # Between folded aliases while building: folding turns any NUL in an alias into a space.
 _SEPARATOR = "\0"
-# The capitalisation mask of a title-case alias of n tokens: every token capitalised.
 _TYPE_INDEX = {name: index for index, name in enumerate(PROFILE_TYPES)}
-_TITLE_MASKS = tuple((1 << n) - 1 for n in range(32))
 # Particles that are never a short form on their own ("de", "van", "bin").
 _NAME_PARTICLES = frozenset(
     "de da del della der di du la le van von bin binti al el ibn mac st".split()  # noqa: SIM905
@@ -428,9 +426,9 @@ class _Builder:
         del folded_bytes
         profile_of, kind_of, caps = profile_of[kept], kind_of[kept], caps[kept]
         tokens, lower = tokens[kept], lower[kept]
-        # Group the entries by pattern, the latest first, as the automaton reports them.
-        latest_first = np.arange(len(kept) - 1, -1, -1)
-        order = latest_first[np.argsort(pattern_of[latest_first], kind="stable")]
+        # Group the entries by pattern, the latest first: one sort of keys that are all distinct.
+        added = len(kept)
+        order = np.argsort(pattern_of * added + (added - 1 - np.arange(added)))
         # Drop an entry that repeats the one added before it at its pattern: the same alias in
         # another spelling ("Kari-Moto", "Kari Moto").
         repeats = np.zeros(len(order), dtype=bool)

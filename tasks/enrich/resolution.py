@@ -197,7 +197,13 @@ class _Resolver:
             span = text[start:end]
             profile = full_name_profile[pattern]
             if profile >= 0 and (span.istitle() or span.isupper()):
-                if inside_longer_name(text, start, end):
+                # inside_longer_name's own fast exit, inlined: no capitalised word right after,
+                # and no word right before.
+                after = text[end : end + 1]
+                if (
+                    (after in (" ", "-") and text[end + 1 : end + 2].isupper())
+                    or (start > 1 and text[start - 1] in " -" and text[start - 2].isalpha())
+                ) and inside_longer_name(text, start, end):
                     self.blocked.add(pattern)
                     continue
                 occupied[start:end] = (

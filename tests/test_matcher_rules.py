@@ -224,3 +224,21 @@ def test_aliases_that_fold_alike_keep_one_entry() -> None:
     assert built.pattern_count == 3  # "kari moto" and the short forms "kari", "moto"
     assert built.alias_count == 4
     assert [m.profile_id for m in built.match("Kari-Moto spoke.")] == ["P1"]
+
+
+def test_long_names_and_shared_aliases_survive_the_bulk_build() -> None:
+    # Folded aliases longer than the fixed-width sort keys are sorted apart; an alias shared by
+    # two profiles keeps both entries, the later profile first; a stray NUL folds to a space.
+    long_name = "Organisation for the Prohibition of Exceedingly Long Invented Weapon Names"
+    store = [
+        org("L", long_name),
+        person("A", "Kari Moto"),
+        person("B", "Lena Moto"),
+        org("N", "Harbor\0Works"),
+    ]
+    matcher = EntityMatcher.build(store)
+    assert ids(matcher, f"The {long_name} met.") == ["L"]
+    assert ids(matcher, "Kari Moto spoke. Lena Moto replied. Moto left.") == ["A", "B"]
+    assert ids(matcher, "Harbor Works grew.") == ["N"]
+    moto = matcher.candidates("Moto said.")
+    assert [[entry.profile for entry in c.entries] for c in moto] == [[2, 1]]

@@ -6,8 +6,13 @@ Run from the repo root:
 Prints feeds/s of the second round and CPU ms per unchanged (304) feed, measured with the
 Fetcher alone (time.process_time; the server runs in a subprocess, so its CPU is excluded).
 `--threads N` polls with N threads sharing one Fetcher (CPU per feed is then only reported as
-the round's total CPU / feeds). `--fleet` is reserved for the full worker round (Celery +
-database), which the pipeline owner wires in; it is not implemented here yet.
+the round's total CPU / feeds).
+
+`--pipeline [--database-url URL]` measures the whole poll of an unchanged feed instead, in this
+process: `poll_feed` with its feed lock and host slot in Redis (db 9, flushed), the conditional
+GET, and the schedule written to the database (a temporary SQLite file by default), every feed
+answering 304. That is what an unchanged feed costs a worker, Celery aside. The Celery round is
+`bench/bench_fleet_round.py`.
 """
 
 from __future__ import annotations
@@ -60,15 +65,67 @@ def poll_round(
     return results, time.perf_counter() - wall, time.process_time() - cpu, not_modified_cpu
 
 
+def pipeline_round(feeds: int, database_url: str | None) -> None:
+    """Poll every feed twice through poll_feed (all 304 the second time); print CPU per feed."""
+    import tempfile
+
+    import redis
+
+    from config.settings import load_settings
+    from storage import feeds as feed_store
+    from storage.db import dispose_engines, session_for
+    from storage.migrate import upgrade
+    from worker.running import run_once
+    from worker.runtime import build_runtime, set_runtime
+
+    redis_url = "redis://127.0.0.1:6379/9"
+    redis.Redis.from_url(redis_url).flushdb()
+    server, port = start_server(changed_every=10 * feeds)  # feed 0 only changes
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
+            url = database_url or f"sqlite:///{tmp}/poll.db"
+            upgrade(url)
+            with session_for(url) as session:
+                for n in range(feeds):
+                    feed_store.add_feed(session=session, url=f"http://127.0.0.1:{port}/feed/{n}")
+                session.commit()
+            settings = load_settings(
+                database_url=url,
+                broker_url=redis_url,
+                redis_url=redis_url,
+                jsonl_path=Path(tmp) / "stories.jsonl",
+                allow_private_addresses=True,
+                host_requests_per_second_overrides={"127.0.0.1": 1_000_000},
+            )
+            runtime = build_runtime(settings)
+            set_runtime(runtime)
+            run_once(runtime, all_feeds=True)
+            wall, cpu = time.perf_counter(), time.process_time()
+            summary = run_once(runtime, all_feeds=True)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            set_runtime(None)
+            dispose_engines()
+        print(f"whole poll, {'SQLite' if database_url is None else database_url.split(':')[0]}")
+        print(f"round 2: {summary.feeds} feeds, {summary.not_modified} unchanged")
+        print(f"round 2: {wall:.2f} s wall, {summary.feeds / wall:.0f} feeds/s")
+        print(f"round 2: {cpu * 1000 / summary.feeds:.3f} CPU ms per feed (whole poll)")
+    finally:
+        server.terminate()
+        server.wait()
+        redis.Redis.from_url(redis_url).flushdb()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--changed-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--fleet", action="store_true", help="not implemented yet (see doc)")
+    parser.add_argument("--pipeline", action="store_true", help="the whole poll (see above)")
+    parser.add_argument("--database-url", help="with --pipeline; default a temporary SQLite")
     args = parser.parse_args()
-    if args.fleet:
-        sys.exit("--fleet needs the full worker pipeline; not implemented in this bench yet")
+    if args.pipeline:
+        pipeline_round(args.feeds, args.database_url)
+        return
     server, port = start_server(args.changed_every)
     try:
         urls = [f"http://127.0.0.1:{port}/feed/{n}" for n in range(args.feeds)]

@@ -9,7 +9,8 @@ file:// feeds (read, parse, normalize, dedupe, enrich against the profiles, stor
 stories and outbox, then publish every story to the JSON Lines sink).
 Prints both times and the ratio (a)/(b); the target is >= 1.25. The entity matcher is built
 before the timed run (a worker builds it once at start) and its build time is printed apart.
-`--profile-out FILE` writes a cProfile of (b).
+`--profile-out FILE` writes a cProfile of (b). `--postgres` runs (b) on PostgreSQL instead (the
+fleet's database, in a schema of its own; the target is stated for SQLite).
 """
 
 from __future__ import annotations
@@ -127,11 +128,15 @@ def time_feedparser(bodies: list[bytes]) -> tuple[float, float, int]:
 
 
 def run_pipeline(
-    bodies: list[bytes], rows: list[dict[str, object]], workdir: Path, profile_out: str | None
+    bodies: list[bytes],
+    rows: list[dict[str, object]],
+    workdir: Path,
+    profile_out: str | None,
+    database_url: str | None = None,
 ) -> dict[str, float]:
     """The eager pipeline over file:// feeds on a fresh SQLite store; returns its figures."""
     settings = load_settings(
-        database_url=f"sqlite:///{workdir / 'bench.db'}",
+        database_url=database_url or f"sqlite:///{workdir / 'bench.db'}",
         broker_url=None,
         redis_url=None,
         jsonl_path=workdir / "stories.jsonl",
@@ -187,6 +192,11 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile-out", help="write a cProfile of the pipeline run here")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run (b) on PostgreSQL 127.0.0.1 db test, in a schema of its own, not on SQLite",
+    )
     args = parser.parse_args()
     rows = list(synthetic_profile_rows(args.profiles))
     bodies = mention_profiles(generate_corpus(args.entries, seed=args.seed), rows)
@@ -198,7 +208,13 @@ def main() -> None:
         f"{fp_entries} entries"
     )
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        figures = run_pipeline(bodies, rows, Path(tmp), args.profile_out)
+        if args.postgres:
+            from bench.bench_fleet_round import postgres_schema
+
+            with postgres_schema() as url:
+                figures = run_pipeline(bodies, rows, Path(tmp), args.profile_out, url)
+        else:
+            figures = run_pipeline(bodies, rows, Path(tmp), args.profile_out)
     print(
         f"matcher build ({args.profiles} profiles, before the run): "
         f"{figures['build_seconds']:.2f} s"

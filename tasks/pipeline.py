@@ -133,8 +133,7 @@ class SnapshotCache:
     profile for every batch.
     """
 
-    # About 1 KB a snapshot: a full cache starts over rather than grow a worker child's memory
-    # (the 1M-alias load run had children at 302 MB private with a 50,000 limit).
+    # About 1 KB a snapshot: a full cache starts over, so it stays near 10 MB per process.
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
         self._lock = threading.Lock()

@@ -103,7 +103,8 @@ class RecentSignatures:
                 if not first_read and row_id > previous + 1 and len(self._holes) < self.MAX_HOLES:
                     # Ids between the last one read and this one: not committed yet, or rows
                     # without a signature. Either way re-checked until HOLE_SECONDS pass.
-                    self._holes.update(dict.fromkeys(range(previous + 1, row_id), now))
+                    first_hole = max(previous + 1, row_id - self.MAX_HOLES)
+                    self._holes.update(dict.fromkeys(range(first_hole, row_id), now))
                 previous = max(previous, row_id)
                 if key in self._stories:
                     continue

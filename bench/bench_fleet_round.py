@@ -36,7 +36,7 @@ from storage.db import create_db_engine, dispose_engines, session_for
 from storage.models import ArticleRecord, Feed, utcnow
 from tests.support.fleet import fleet_env, run_cli, start_worker, wait_for
 from worker.running import run_once
-from worker.runtime import build_runtime, set_runtime
+from worker.runtime import Runtime, build_runtime, set_runtime
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/9"
@@ -152,19 +152,25 @@ def fleet_round(env: dict[str, str], database_url: str, feeds: int, timeout: flo
     return seconds
 
 
-def eager_round(database_url: str, workdir: Path) -> tuple[float, int]:
-    """The same round in this process (`run_once --all`, one thread); seconds and feeds."""
+def eager_runtime(database_url: str, jsonl_path: Path, stream_name: str) -> Runtime:
+    """This process's runtime as the benches' workers get it: Redis db 9, no budget on 127.0.0.1."""
     settings = load_settings(
         database_url=database_url,
         broker_url=REDIS,
         redis_url=REDIS,
-        stream_name="bench:stories",
-        jsonl_path=workdir / "stories-eager.jsonl",
+        stream_name=stream_name,
+        jsonl_path=jsonl_path,
         allow_private_addresses=True,
         host_requests_per_second_overrides={"127.0.0.1": 100000},
     )
     runtime = build_runtime(settings)
     set_runtime(runtime)
+    return runtime
+
+
+def eager_round(database_url: str, workdir: Path) -> tuple[float, int]:
+    """The same round in this process (`run_once --all`, one thread); seconds and feeds."""
+    runtime = eager_runtime(database_url, workdir / "stories-eager.jsonl", "bench:stories")
     with runtime.session() as session:
         runtime.matchers.get(session)
     started = time.perf_counter()

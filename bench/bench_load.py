@@ -40,6 +40,7 @@ import bench.corpus
 from bench.bench_fleet_round import (
     REDIS,
     bench_env,
+    eager_runtime,
     polled_since,
     postgres_schema,
     redis_db9,
@@ -48,12 +49,11 @@ from bench.bench_fleet_round import (
 from bench.bench_matcher_scale import synthetic_profiles
 from bench.bench_pipeline import mention_profiles
 from bench.corpus import generate_corpus
-from config.settings import load_settings
 from storage.db import dispose_engines
 from storage.models import utcnow
 from tests.support.fleet import child_pids, run_cli, start_worker, wait_for
 from worker.running import run_once
-from worker.runtime import build_runtime, set_runtime
+from worker.runtime import set_runtime
 
 STREAM = "bench:stories"
 
@@ -189,17 +189,7 @@ def eager_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, floa
     """`run_once(all_feeds=True)` in this process over the same corpus and sinks."""
     with postgres_schema() as database_url, redis_db9():
         prepare(database_url, workdir, profiles, urls)
-        settings = load_settings(
-            database_url=database_url,
-            broker_url=REDIS,
-            redis_url=REDIS,
-            stream_name=STREAM,
-            jsonl_path=workdir / "eager.jsonl",
-            allow_private_addresses=True,
-            host_requests_per_second_overrides={"127.0.0.1": 100000},
-        )
-        runtime = build_runtime(settings)
-        set_runtime(runtime)
+        runtime = eager_runtime(database_url, workdir / "eager.jsonl", STREAM)
         with runtime.session() as session:
             runtime.matchers.get(session)  # a worker builds it before forking, outside the run
         started, cpu_started = time.perf_counter(), time.process_time()

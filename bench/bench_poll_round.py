@@ -69,36 +69,19 @@ def pipeline_round(feeds: int, database_url: str | None) -> None:
     """Poll every feed twice through poll_feed (all 304 the second time); print CPU per feed."""
     import tempfile
 
-    import redis
-
-    from config.settings import load_settings
-    from storage import feeds as feed_store
-    from storage.db import dispose_engines, session_for
+    from bench.bench_fleet_round import eager_runtime, redis_db9, register_feeds
+    from storage.db import dispose_engines
     from storage.migrate import upgrade
     from worker.running import run_once
-    from worker.runtime import build_runtime, set_runtime
+    from worker.runtime import set_runtime
 
-    redis_url = "redis://127.0.0.1:6379/9"
-    redis.Redis.from_url(redis_url).flushdb()
     server, port = start_server(changed_every=10 * feeds)  # feed 0 only changes
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp, redis_db9():
             url = database_url or f"sqlite:///{tmp}/poll.db"
             upgrade(url)
-            with session_for(url) as session:
-                for n in range(feeds):
-                    feed_store.add_feed(session=session, url=f"http://127.0.0.1:{port}/feed/{n}")
-                session.commit()
-            settings = load_settings(
-                database_url=url,
-                broker_url=redis_url,
-                redis_url=redis_url,
-                jsonl_path=Path(tmp) / "stories.jsonl",
-                allow_private_addresses=True,
-                host_requests_per_second_overrides={"127.0.0.1": 1_000_000},
-            )
-            runtime = build_runtime(settings)
-            set_runtime(runtime)
+            register_feeds(url, [f"http://127.0.0.1:{port}/feed/{n}" for n in range(feeds)])
+            runtime = eager_runtime(url, Path(tmp) / "stories.jsonl", "bench:poll")
             run_once(runtime, all_feeds=True)
             wall, cpu = time.perf_counter(), time.process_time()
             summary = run_once(runtime, all_feeds=True)
@@ -112,7 +95,6 @@ def pipeline_round(feeds: int, database_url: str | None) -> None:
     finally:
         server.terminate()
         server.wait()
-        redis.Redis.from_url(redis_url).flushdb()
 
 
 def main() -> None:

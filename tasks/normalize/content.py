@@ -116,14 +116,17 @@ def clean_plain_text(value: str) -> str:
 
 
 def _single_spaced(line: str) -> str:
-    """The line's words joined by single spaces (unchanged lines are returned as they are)."""
+    """The line's words joined by single spaces (unchanged lines are returned as they are).
+
+    For a line of clean_plain_text: control characters are gone, so in ASCII only spaces and
+    tabs can be whitespace.
+    """
     if (
         line.isascii()
         and "  " not in line
         and "\t" not in line
         and line[:1] != " "
         and line[-1:] != " "
-        and line.isprintable()
     ):
         return line
     return " ".join(line.split())

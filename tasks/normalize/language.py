@@ -73,7 +73,10 @@ class _Classifier:
     """
 
     def __init__(self, identifier: Any) -> None:
+        from py3langid.langid import visit_counts
+
         self._identifier = identifier
+        self._visit_counts = visit_counts
         table = identifier.nb_ptc
         # np.empty maps zero pages lazily: only rows written take memory.
         self._rows = np.empty(table.shape, dtype=np.float32)
@@ -83,11 +86,9 @@ class _Classifier:
 
     def classify(self, text: str) -> tuple[str, float]:
         """The most likely language of text and its probability."""
-        from py3langid.langid import visit_counts
-
         identifier = self._identifier
         data = identifier._encode(text)
-        visits = visit_counts(
+        visits = self._visit_counts(
             identifier.tk_nextmove, identifier._rowbase, identifier.tk_output, data
         )
         if not visits:

@@ -43,6 +43,36 @@ redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
 return {1, wait}
 """
 
+# begin_poll: the feed lock and, once it is held, the host slot, in one round trip.
+# KEYS: lock, host budget (absent for a feed without a host). ARGV: token, lock ms, interval ms,
+# max wait ms. Returns {acquired, wait_ms}; the slot is reserved only when wait_ms <= max wait.
+_BEGIN_POLL_LUA = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, 0} end
+if #KEYS < 2 then return {1, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tat < now then tat = now end
+local wait = tat - now
+if wait > tonumber(ARGV[4]) then return {1, wait} end
+local new_tat = tat + interval
+redis.call('SET', KEYS[2], new_tat, 'PX', new_tat - now + 1000)
+return {1, wait}
+"""
+
+# end_poll: release the lock if the token still holds it and, when ARGV[2] is given, add a poll
+# outcome to the window (KEYS[2], trimmed to ARGV[3] items), in one round trip.
+_END_POLL_LUA = """
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then released = redis.call('DEL', KEYS[1]) end
+if ARGV[2] ~= '' then
+  redis.call('LPUSH', KEYS[2], ARGV[2])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+end
+return released
+"""
+
 _RELEASE_LOCK_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -65,6 +95,19 @@ class LocalCoordinationState:
 
 
 _PROCESS_STATE = LocalCoordinationState()
+
+
+@dataclass(frozen=True, slots=True)
+class PollSlot:
+    """What begin_poll got: the feed lock's token (None: another poll holds it) and the host wait.
+
+    A wait <= the max_wait asked for is reserved: sleep it, then fetch. A longer one reserved
+    nothing: defer the feed by that many seconds (the caller still holds, and must release, the
+    lock).
+    """
+
+    token: str | None
+    wait_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +150,48 @@ class Coordinator:
             )
             self._host_slot = self._redis.register_script(_HOST_SLOT_LUA)
             self._release = self._redis.register_script(_RELEASE_LOCK_LUA)
+            self._begin_poll = self._redis.register_script(_BEGIN_POLL_LUA)
+            self._end_poll = self._redis.register_script(_END_POLL_LUA)
 
     def close(self) -> None:
         """Close the Redis connection pool, if any."""
         if self._redis is not None:
             self._redis.close()
+
+    # --- one poll: lock and host slot, then release and outcome ---
+
+    def begin_poll(
+        self, feed_id: int, *, lock_seconds: float, host: str, max_wait_seconds: float
+    ) -> PollSlot:
+        """Take the feed's lock and, if that worked, a slot of host's budget (one round trip)."""
+        if self._redis is None:
+            token = self.acquire_feed_lock(feed_id, lock_seconds)
+            if token is None or not host:
+                return PollSlot(token)
+            return PollSlot(token, self.reserve_host_slot(host, max_wait_seconds=max_wait_seconds))
+        token = uuid.uuid4().hex
+        keys = [f"{self._prefix}:feed-lock:{feed_id}"]
+        args: list[int | str] = [token, max(1, int(lock_seconds * 1000))]
+        if host:
+            host = host.lower().rstrip(".")
+            keys.append(f"{self._prefix}:host-budget:{host}")
+            interval_ms = 1000.0 / max(self.host_rate(host), 1e-6)
+            args += [int(interval_ms), int(max(0.0, max_wait_seconds * 1000))]
+        acquired, wait_ms = cast("list[int]", self._begin_poll(keys=keys, args=args))
+        return PollSlot(token if acquired else None, int(wait_ms) / 1000)
+
+    def end_poll(self, feed_id: int, token: str, *, outcome: bool | None) -> None:
+        """Release the feed's lock and record the poll outcome, if any (one round trip)."""
+        if self._redis is None:
+            self.release_feed_lock(feed_id, token)
+            if outcome is not None:
+                self.record_poll_outcome(outcome)
+            return
+        entry = "" if outcome is None else f"{time.time():.3f}:{int(outcome)}"
+        self._end_poll(
+            keys=[f"{self._prefix}:feed-lock:{feed_id}", f"{self._prefix}:poll-outcomes"],
+            args=[token, entry, self.policy.outage_window_size],
+        )
 
     # --- per-feed lock ---
 

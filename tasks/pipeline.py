@@ -23,6 +23,7 @@ from sqlmodel import Session, SQLModel, col, select
 from storage import articles as article_store
 from storage import feeds as feed_store
 from storage import outbox
+from storage.coordination import PollSlot
 from storage.models import ArticleRecord, Feed, FeedStatus, Story, StoryEntity, utcnow
 from storage.profiles import load_snapshots, stories_to_refresh
 from tasks import metrics
@@ -175,11 +176,11 @@ class FeedFetcher(Protocol):
 class PollCoordinator(Protocol):
     """What the pipeline needs from storage.coordination.Coordinator."""
 
-    def acquire_feed_lock(self, feed_id: int, ttl_seconds: int) -> str | None: ...
+    def begin_poll(
+        self, feed_id: int, *, lock_seconds: float, host: str, max_wait_seconds: float
+    ) -> PollSlot: ...
 
-    def release_feed_lock(self, feed_id: int, token: str) -> object: ...
-
-    def reserve_host_slot(self, host: str, *, max_wait_seconds: float = 0.0) -> float: ...
+    def end_poll(self, feed_id: int, token: str, *, outcome: bool | None) -> None: ...
 
     def record_poll_outcome(self, ok: bool) -> None: ...
 
@@ -243,34 +244,38 @@ def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
         if feed is None or feed.status not in FeedStatus.POLLABLE:
             outcome.status = "skipped"
             return outcome
-        token = ctx.coordinator.acquire_feed_lock(feed_id, ctx.feed_lock_seconds)
-        if token is None:
+        slot = ctx.coordinator.begin_poll(
+            feed_id,
+            lock_seconds=ctx.feed_lock_seconds,
+            host=urlsplit(feed.url).hostname or "",
+            max_wait_seconds=ctx.max_host_wait_seconds,
+        )
+        if slot.token is None:
             metrics.FEED_LOCK_BUSY.inc()
             outcome.status = "locked"
             return outcome
+        fetched: bool | None = None
         try:
-            _poll_locked(ctx, session, feed, outcome)
+            fetched = _poll_locked(ctx, session, feed, outcome, slot.wait_seconds)
         finally:
-            ctx.coordinator.release_feed_lock(feed_id, token)
+            # A successful fetch joins the outage window here, with the unlock: one round trip.
+            ctx.coordinator.end_poll(feed_id, slot.token, outcome=fetched)
     metrics.POLL_SECONDS.observe(time.perf_counter() - started)
     return outcome
 
 
-def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: PollOutcome) -> None:
+def _poll_locked(
+    ctx: PipelineContext, session: Session, feed: Feed, outcome: PollOutcome, wait: float
+) -> bool | None:
+    """Poll a locked feed; True when the fetch succeeded (a failure records its own outcome)."""
     now = ctx.now()
-    host = urlsplit(feed.url).hostname or ""
-    wait = (
-        ctx.coordinator.reserve_host_slot(host, max_wait_seconds=ctx.max_host_wait_seconds)
-        if host
-        else 0.0
-    )
     if wait > ctx.max_host_wait_seconds:
         metrics.HOST_THROTTLED.inc()
         feed.next_poll_at = now + timedelta(seconds=wait)
         session.add(feed)
         session.commit()
         outcome.status = "throttled"
-        return
+        return None
     if wait > 0:
         time.sleep(wait)
     fetch_started = time.perf_counter()
@@ -285,9 +290,8 @@ def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: Po
         metrics.FETCH_SECONDS.observe(time.perf_counter() - fetch_started)
         metrics.FETCHES.labels(outcome=e.kind).inc()
         _record_failure(ctx, session, feed, e, outcome)
-        return
+        return None
     metrics.FETCH_SECONDS.observe(time.perf_counter() - fetch_started)
-    ctx.coordinator.record_poll_outcome(True)
     _follow_redirect(ctx, feed, result)
     feed.etag, feed.last_modified = result.etag, result.last_modified
     if result.not_modified or result.body is None:
@@ -295,14 +299,14 @@ def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: Po
         outcome.status = "not_modified"
         _schedule_success(ctx, session, feed, result, entry_times=(), ttl_seconds=None)
         session.commit()
-        return
+        return True
     metrics.FETCHES.labels(outcome=f"{result.status // 100}xx").inc()
     try:
         parsed = parse_feed(result.body, url=result.final_url, content_type=result.content_type)
     except ParseError as e:
         metrics.PARSE_ERRORS.inc()
         _record_failure(ctx, session, feed, e, outcome)
-        return
+        return True
     parsed = _cap_entries(ctx, session, feed, parsed)
     feed.body_hash = result.body_hash
     feed.title = feed.title or parsed.title
@@ -312,6 +316,7 @@ def _poll_locked(ctx: PipelineContext, session: Session, feed: Feed, outcome: Po
     entry_times = [e.published_at for e in parsed.entries if e.published_at is not None]
     _schedule_success(ctx, session, feed, result, entry_times, parsed.ttl_seconds)
     session.commit()
+    return True
 
 
 def _cap_entries(

@@ -67,6 +67,43 @@ def test_lock_expires_and_is_not_released_by_old_owner(
     assert first.acquire_feed_lock(7, ttl_seconds=30) is None
 
 
+def test_begin_poll_takes_lock_then_host_slot(
+    coordinators: tuple[Coordinator, Coordinator],
+) -> None:
+    first, second = coordinators
+    slot = first.begin_poll(5, lock_seconds=30, host="Feeds.Example", max_wait_seconds=0)
+    assert slot.token is not None and slot.wait_seconds == 0
+    # The feed is locked: no slot is taken from the host's budget for a poll that cannot run.
+    assert second.begin_poll(5, lock_seconds=30, host="feeds.example", max_wait_seconds=0) == (
+        type(slot)(None, 0.0)
+    )
+    # Another feed on the same host waits for the next slot (2 req/s) and, above its max wait,
+    # reserves nothing: the slot after it is still ~0.5 s away.
+    later = second.begin_poll(6, lock_seconds=30, host="feeds.example", max_wait_seconds=0.1)
+    assert later.token is not None and 0.3 < later.wait_seconds <= 0.5
+    assert 0.3 < first.reserve_host_slot("feeds.example", max_wait_seconds=1.0) <= 0.5
+    # A feed without a host takes the lock only.
+    assert first.begin_poll(8, lock_seconds=30, host="", max_wait_seconds=0).wait_seconds == 0
+    first.end_poll(5, "not-the-token", outcome=None)
+    assert second.acquire_feed_lock(5, ttl_seconds=30) is None
+    first.end_poll(5, slot.token, outcome=None)
+    assert second.acquire_feed_lock(5, ttl_seconds=30) is not None
+
+
+def test_end_poll_records_the_outcome(coordinators: tuple[Coordinator, Coordinator]) -> None:
+    first, second = coordinators
+    for feed_id in range(4):
+        slot = first.begin_poll(feed_id, lock_seconds=30, host="", max_wait_seconds=0)
+        assert slot.token is not None
+        first.end_poll(feed_id, slot.token, outcome=False)
+    assert second.recent_outcomes() == [False] * 4
+    assert second.probable_outage()
+    slot = first.begin_poll(9, lock_seconds=30, host="", max_wait_seconds=0)
+    assert slot.token is not None
+    first.end_poll(9, slot.token, outcome=None)  # a throttled poll says nothing of the network
+    assert len(second.recent_outcomes()) == 4
+
+
 def test_host_budget_is_shared(coordinators: tuple[Coordinator, Coordinator]) -> None:
     first, second = coordinators
     assert first.reserve_host_slot("feeds.example") == 0

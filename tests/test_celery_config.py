@@ -59,8 +59,11 @@ def test_three_queues_and_the_routes_to_them(conf: dict[str, object]) -> None:
 
 
 def test_events_for_flower_and_one_beat_through_redbeat(conf: dict[str, object]) -> None:
-    assert conf["worker_send_task_events"] is True
-    assert conf["task_send_sent_event"] is True
+    assert conf["worker_send_task_events"] is False  # opt-in: a PUBLISH per task state
+    assert conf["task_send_sent_event"] is False
+    events = celery_config(load_settings(broker_url="redis://127.0.0.1:6379/13", task_events=True))
+    assert events["worker_send_task_events"] is True
+    assert events["task_send_sent_event"] is True
     assert conf["beat_scheduler"] == "redbeat.RedBeatScheduler"
     # RedBeat's default lock lasts 25 minutes; a standby must take over within about a minute.
     assert conf["redbeat_lock_timeout"] <= 90  # type: ignore[operator]

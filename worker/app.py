@@ -74,9 +74,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "newsworker.publish_pending": {"queue": PUBLISH_QUEUE},
             "newsworker.refresh_profile_stories": {"queue": PUBLISH_QUEUE},
         },
-        # Task events on, so Flower and celery-exporter work unchanged.
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events (Flower, celery-exporter) cost a Redis PUBLISH per task state: opt-in.
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
         # One active beat: RedBeat holds a Redis lock; a standby takes over when it expires.
         "beat_scheduler": "redbeat.RedBeatScheduler",
         "redbeat_redis_url": settings.redis_url or settings.broker_url,

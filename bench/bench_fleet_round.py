@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from sqlmodel import func, select
 from config.settings import load_settings
 from storage.db import create_db_engine, dispose_engines, session_for
 from storage.models import ArticleRecord, Feed, utcnow
-from tests.support.fleet import fleet_env, run_cli, start_worker, wait_for
+from tests.support.fleet import child_pids, fleet_env, run_cli, start_worker, wait_for
 from worker.running import run_once
 from worker.runtime import Runtime, build_runtime, set_runtime
 
@@ -83,8 +84,8 @@ def database(use_sqlite: bool, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def feed_server(*extra: str) -> Iterator[int]:
-    """bench/feed_server.py in a subprocess; yields its port."""
+def feed_server(*extra: str) -> Iterator[tuple[int, int]]:
+    """bench/feed_server.py in a subprocess; yields its port and pid."""
     server = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("feed_server.py")), *extra],
         stdout=subprocess.PIPE,
@@ -92,7 +93,7 @@ def feed_server(*extra: str) -> Iterator[int]:
     )
     try:
         assert server.stdout is not None
-        yield int(server.stdout.readline().split()[1])
+        yield int(server.stdout.readline().split()[1]), server.pid
     finally:
         server.terminate()
         server.wait()
@@ -136,6 +137,19 @@ def article_count(database_url: str) -> int:
     """Stored articles."""
     with session_for(database_url) as session:
         return int(session.exec(select(func.count()).select_from(ArticleRecord)).one())
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its direct children (a prefork pool)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for member in (pid, *child_pids(pid)):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def fleet_round(env: dict[str, str], database_url: str, feeds: int, timeout: float) -> float:
@@ -192,10 +206,23 @@ def main() -> None:
         default=20,
         help="new items per changed feed in round 2, of 20 (20: every item new)",
     )
+    parser.add_argument(
+        "--changed-every",
+        type=int,
+        default=10,
+        help="every n-th feed changes in round 2 (10: 10%%; more than --feeds: all 304 but feed 0)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="record round 2 in the worker and its children with py-spy (raw format) to FILE",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp,
-        feed_server("--new-entries", str(args.new_entries)) as port,
+        feed_server(
+            "--new-entries", str(args.new_entries), "--changed-every", str(args.changed_every)
+        ) as (port, port_owner),
         redis_db9(),
         database(args.sqlite, Path(tmp)) as database_url,
     ):
@@ -210,7 +237,21 @@ def main() -> None:
         try:
             first = fleet_round(env, database_url, args.feeds, timeout=600)
             articles_1 = article_count(database_url)
+            worker_cpu = tree_cpu_seconds(worker.popen.pid)
+            server_cpu = tree_cpu_seconds(port_owner)
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "--subprocesses", "--format", "raw", "-r", "200",
+                     "-o", args.py_spy, "-p", str(worker.popen.pid)]
+                )  # fmt: skip
+                time.sleep(1)
             second = fleet_round(env, database_url, args.feeds, timeout=600)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait()
+            worker_cpu = tree_cpu_seconds(worker.popen.pid) - worker_cpu
+            server_cpu = tree_cpu_seconds(port_owner) - server_cpu
             articles_2 = article_count(database_url)
         finally:
             worker.stop()
@@ -218,9 +259,13 @@ def main() -> None:
         print(f"fleet: 1 worker --concurrency 2, Redis broker, {kind}, {args.feeds} feeds")
         print(f"round 1 (all 200): {first:.2f} s, {args.feeds / first:.0f} feeds/s, "
               f"{articles_1} articles")  # fmt: skip
-        print(f"round 2 (90% 304, 10% with {args.new_entries} new of 20): {second:.2f} s, "
+        changed = f"1 in {args.changed_every}"
+        print(f"round 2 ({changed} changed, with {args.new_entries} new of 20): {second:.2f} s, "
               f"{args.feeds / second:.0f} feeds/s, {articles_2 - articles_1} new articles  "
               "(target < 10 s)")  # fmt: skip
+        per_feed = 1000 * worker_cpu / args.feeds
+        print(f"round 2 CPU: worker (parent + children) {worker_cpu:.2f} s = "
+              f"{per_feed:.2f} ms per feed; feed server {server_cpu:.2f} s")  # fmt: skip
         if not args.no_eager:
             eager, feeds = eager_round(database_url, workdir)
             print(f"same round in one process (run_once, eager, 1 thread): {eager:.2f} s, "

@@ -31,10 +31,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
+from sqlalchemy import text
 
 import bench.corpus
 from bench.bench_fleet_round import (
@@ -49,7 +51,7 @@ from bench.bench_fleet_round import (
 from bench.bench_matcher_scale import synthetic_profiles
 from bench.bench_pipeline import mention_profiles
 from bench.corpus import generate_corpus
-from storage.db import dispose_engines
+from storage.db import dispose_engines, session_for
 from storage.models import utcnow
 from tests.support.fleet import child_pids, run_cli, start_worker, wait_for
 from worker.running import run_once
@@ -144,6 +146,37 @@ def last_stream_ms() -> int:
         client.close()
 
 
+def audit(database_url: str) -> dict[str, int]:
+    """Stories in the store against what reached the stream: the at-least-once check."""
+    counts: dict[str, int] = {}
+    with session_for(database_url) as session:
+        for name, sql in (
+            ("stored stories", "SELECT count(*) FROM stories"),
+            ("stored articles", "SELECT count(*) FROM articles"),
+            ("outbox events", "SELECT count(*) FROM outbox_events"),
+            ("events not yet sent", "SELECT count(*) FROM deliveries WHERE status <> 'sent'"),
+        ):
+            counts[name] = int(session.execute(text(sql)).scalar_one())
+    client = redis.Redis.from_url(REDIS)
+    try:
+        story_ids: set[bytes] = set()
+        versions: set[tuple[bytes, bytes]] = set()
+        entries = 0
+        start = "-"
+        while batch := client.xrange(STREAM, min=start, max="+", count=10_000):
+            for _entry_id, fields in batch:
+                entries += 1
+                story_ids.add(fields[b"story_id"])
+                versions.add((fields[b"story_id"], fields[b"revision"]))
+            start = "(" + batch[-1][0].decode()
+    finally:
+        client.close()
+    counts["stream entries"] = entries
+    counts["distinct story ids on the stream"] = len(story_ids)
+    counts["distinct (story id, revision) on the stream"] = len(versions)
+    return counts
+
+
 def prepare(database_url: str, workdir: Path, profiles: Path, urls: list[str]) -> dict[str, str]:
     """Migrate, import the profiles and register the feeds; returns the environment."""
     env = bench_env(database_url, workdir, stream_name=STREAM)
@@ -181,11 +214,12 @@ def fleet_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, obje
             cpu = sum(cpu_seconds(pid) for pid in children) - cpu_before
         finally:
             worker.stop()
+        counts = audit(database_url)
     return {"stories": length, "seconds": seconds, "children": children, "parent": parent,
-            "ready_seconds": ready, "cpu": cpu}  # fmt: skip
+            "ready_seconds": ready, "cpu": cpu, "audit": counts}  # fmt: skip
 
 
-def eager_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, float]:
+def eager_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, Any]:
     """`run_once(all_feeds=True)` in this process over the same corpus and sinks."""
     with postgres_schema() as database_url, redis_db9():
         prepare(database_url, workdir, profiles, urls)
@@ -198,7 +232,9 @@ def eager_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, floa
         stories = stream_length()
         set_runtime(None)
         dispose_engines()
-    return {"stories": stories, "seconds": seconds, "published": summary.published, "cpu": cpu}
+        counts = audit(database_url)
+    return {"stories": stories, "seconds": seconds, "published": summary.published, "cpu": cpu,
+            "audit": counts}  # fmt: skip
 
 
 def main() -> None:
@@ -250,6 +286,10 @@ def main() -> None:
     for pid, mem in fleet["children"].items():  # type: ignore[attr-defined]
         print(f"worker child {pid}: RSS {mem['rss']:.0f} MB, PSS {mem['pss']:.0f} MB, "
               f"USS {mem['uss']:.0f} MB  (target < 512 MB)")  # fmt: skip
+    for side, result in (("fleet", fleet), ("eager", eager)):
+        if result is not None:
+            audited = ", ".join(f"{k} {v}" for k, v in result["audit"].items())  # type: ignore[union-attr]
+            print(f"{side} audit: {audited}")
     print(f"cpu count: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
 
 

@@ -87,6 +87,9 @@ class Feed(SQLModel, table=True):
     url_history: list[str] = _json([])
     # Set once the feed's GUIDs proved unstable; identity then falls back to the canonical link.
     guid_unstable: bool = False
+    # Fingerprints of the entries the last parsed poll held (space-separated): an entry that
+    # comes back with the same fingerprint is unchanged and is not normalized again.
+    entry_fingerprints: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

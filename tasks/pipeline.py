@@ -29,7 +29,12 @@ from storage.profiles import load_snapshots, stories_to_refresh
 from tasks import metrics
 from tasks.enrich import EnrichPolicy, EntityMatcher, attach_profiles, render_story
 from tasks.errors import FetchError, IngestError, ParseError, RateLimited
-from tasks.normalize import NormalizePolicy, guids_look_unstable, normalize_entry
+from tasks.normalize import (
+    NormalizePolicy,
+    entry_fingerprints,
+    guids_look_unstable,
+    normalize_entry,
+)
 from tasks.normalize.near_duplicates import NearDuplicateIndex, text_signature
 from tasks.parse import parse_feed
 from tasks.publish import build_story, story_id_for
@@ -311,8 +316,21 @@ def _poll_locked(
     feed.body_hash = result.body_hash
     feed.title = feed.title or parsed.title
     feed.site_url = parsed.link or feed.site_url
+    fingerprints = entry_fingerprints(
+        parsed.entries,
+        feed_url=feed.url,
+        feed_language=parsed.language or feed.language,
+        guid_unstable=feed.guid_unstable,
+        policy=ctx.normalize_policy,
+    )
+    known = frozenset((feed.entry_fingerprints or "").split())
+    unseen = tuple(e for e, f in zip(parsed.entries, fingerprints, strict=True) if f not in known)
     feed.language = parsed.language or feed.language
-    ingest_parsed(ctx, session, feed, parsed, outcome, discovered_at=now)
+    ingest_parsed(ctx, session, feed, replace(parsed, entries=unseen), outcome, discovered_at=now)
+    skipped = len(parsed.entries) - len(unseen)
+    outcome.unchanged += skipped
+    metrics.ENTRIES.labels(outcome="unchanged").inc(skipped)
+    feed.entry_fingerprints = " ".join(fingerprints)
     entry_times = [e.published_at for e in parsed.entries if e.published_at is not None]
     _schedule_success(ctx, session, feed, result, entry_times, parsed.ttl_seconds)
     session.commit()

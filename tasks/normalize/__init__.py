@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,6 +37,7 @@ __all__ = [
     "NEAR_DUPLICATE_THRESHOLD",
     "NearDuplicateIndex",
     "NormalizePolicy",
+    "entry_fingerprints",
     "guids_look_unstable",
     "normalize_entry",
     "similarity",
@@ -62,6 +65,9 @@ DEFAULT_TRACKING_PARAMS = (
     "ref_src",
 )
 INFERRED_TITLE_CHARS = 120
+# Part of every entry fingerprint: bump it when normalize_entry changes what it derives from an
+# entry, so entries seen before are normalized again on their feed's next poll.
+FINGERPRINT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,30 @@ class NormalizePolicy:
     def max_html_chars(self) -> int:
         """Entry HTML is cut to this before sanitizing: markup takes room beside the text."""
         return 4 * self.max_text_chars
+
+
+def entry_fingerprints(
+    entries: Sequence[RawEntry],
+    *,
+    feed_url: str,
+    feed_language: str | None,
+    guid_unstable: bool,
+    policy: NormalizePolicy,
+) -> list[str]:
+    """A short hash per entry of everything normalize_entry reads, except the discovery time.
+
+    Equal fingerprints mean normalize_entry returns the same key and content hash, so an entry
+    whose fingerprint was stored at the feed's last poll needs no normalizing: it is unchanged.
+    """
+    seed = repr((FINGERPRINT_VERSION, feed_url, feed_language, guid_unstable, policy))
+    seeded = hashlib.blake2b(seed.encode() + b"\x1f", digest_size=8)
+    fingerprints: list[str] = []
+    for entry in entries:
+        digest = seeded.copy()
+        # A frozen dataclass of strings, datetimes and tuples: its repr is stable across processes.
+        digest.update(repr(entry).encode("utf-8", "surrogatepass"))
+        fingerprints.append(digest.hexdigest())
+    return fingerprints
 
 
 def _first_paragraph(text: str) -> str:

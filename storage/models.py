@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -170,13 +170,21 @@ class StoreState(SQLModel, table=True):
     value: str
 
 
+# Story.revision doubles as the optimistic lock of a story row: two workers that join copies to
+# one story at once would both write revision n+1, and the second one's source would be lost.
+_STORY_REVISION = Column("revision", Integer, nullable=False)
+
+
 class Story(SQLModel, table=True):
     """The latest state of one story (a cluster of one or more articles)."""
 
     __tablename__ = "stories"
+    # Every UPDATE checks the revision it read (WHERE revision = :read): a concurrent writer's
+    # UPDATE matches no row and raises StaleDataError, and the poll is retried on fresh state.
+    __mapper_args__ = {"version_id_col": _STORY_REVISION, "version_id_generator": False}
 
     story_id: str = Field(primary_key=True)
-    revision: int = 1
+    revision: int = Field(default=1, sa_column=_STORY_REVISION)
     last_event: str = "created"
     primary_article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE")
     # The outbox event of the latest revision holds the story's payload: storing it here too

@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from storage import feeds as feed_store
 from storage.models import utcnow
@@ -31,10 +32,13 @@ DISPATCH_LEASE = timedelta(minutes=15)
 # Infrastructure failures are retried by Celery; bad feeds never raise (they are recorded).
 # redis-py's ConnectionError and TimeoutError do not derive from the builtins: name them, or a
 # Redis restart fails the poll in hand for good (acked late, lost until the dispatch lease ends).
+# StaleDataError: another worker updated the same story first (Story.revision is its optimistic
+# lock); the retry reads the story again and applies this poll on top of it.
 RETRYABLE = (
     OperationalError,
     DBAPIError,
     DBIntegrityError,
+    StaleDataError,
     ConnectionError,
     TimeoutError,
     RedisConnectionError,

@@ -82,3 +82,5 @@ def configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     root.setLevel("WARNING" if quiet else settings.log_level)
     for noisy in ("httpx", "httpcore", "alembic", "celery.redirected"):
         logging.getLogger(noisy).setLevel("WARNING")
+    # "celery@host ready." and the shutdown lines, at any level: supervisors and tests wait on it.
+    logging.getLogger("celery.apps.worker").setLevel("INFO")

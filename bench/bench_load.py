@@ -221,8 +221,8 @@ def fleet_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, obje
         finally:
             worker.stop()
         counts = audit(database_url)
-    # Stories are distinct story ids: how many "updated" events a cluster gets depends on the
-    # order its copies are polled in (copies polled in one batch make one event), not on loss.
+    # Stories are distinct story ids; stream entries also hold each story's "updated" events
+    # (copies joining it) and, delivery being at-least-once, may hold repeats.
     stories = counts["distinct story ids on the stream"]
     return {"stories": stories, "seconds": seconds, "children": children, "parent": parent,
             "ready_seconds": ready, "cpu": cpu, "audit": counts}  # fmt: skip

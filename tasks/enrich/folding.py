@@ -86,9 +86,17 @@ def fold_text(text: str) -> tuple[str, list[int] | None]:
     The map has one entry per folded character plus one for the end, so a folded span [s, e)
     is the original span [map[s], map[e]).
     """
+    folded = fold_ascii(text)
+    if folded is not None:
+        return folded.decode("ascii"), None
+    return fold_beyond_ascii(text)
+
+
+def fold_ascii(text: str) -> bytes | None:
+    """fold_text as ASCII bytes, when each character folds to one ASCII character; else None."""
     if text.isascii():
         # bytes.translate lowers and blanks punctuation in one C pass.
-        return text.encode("ascii").translate(_ASCII_TABLE).decode("ascii"), None
+        return text.encode("ascii").translate(_ASCII_TABLE)
     try:
         # The Latin-1 codec scans in C and calls _fold_for_codec only on runs beyond Latin-1
         # (curly quotes, dashes, ğ, ł); the table folds the Latin-1 letters (é, ñ, ö) in C.
@@ -97,14 +105,17 @@ def fold_text(text: str) -> tuple[str, list[int] | None]:
         pass
     else:
         if _NOT_FOLDED not in latin1:
-            return latin1.decode("ascii"), None
+            return latin1
     try:
         # The ASCII codec scans in C and calls _fold_for_codec only on non-ASCII runs.
         ascii_text = text.encode("ascii", _CODEC_ERRORS)
     except _NotAsciiFoldable:
-        pass
-    else:
-        return ascii_text.translate(_ASCII_TABLE).decode("ascii"), None
+        return None
+    return ascii_text.translate(_ASCII_TABLE)
+
+
+def fold_beyond_ascii(text: str) -> tuple[str, list[int] | None]:
+    """fold_text for text that fold_ascii returns None for."""
     # Non-ASCII characters fold one by one (they are few); the ASCII rest goes through the table.
     folded = _NON_ASCII.sub(_fold_match, text)
     if len(folded) == len(text):

@@ -18,7 +18,7 @@ import ahocorasick_rs
 import numpy as np
 import numpy.typing as npt
 
-from tasks.enrich.folding import fold_aliases_joined, fold_text
+from tasks.enrich.folding import fold_aliases_joined, fold_ascii, fold_beyond_ascii
 from tasks.enrich.policy import EnrichPolicy
 from tasks.records import EntityMatch
 
@@ -141,11 +141,11 @@ class EntityMatcher:
         lower_start: bytearray | None = None,
         policy: EnrichPolicy | None = None,
     ) -> None:
-        pattern_list = patterns.split("\n")
-        self._automaton = ahocorasick_rs.AhoCorasick(
-            pattern_list,
-            store_patterns=False,
-            implementation=ahocorasick_rs.Implementation.ContiguousNFA,
+        # Searched as bytes: the folded text is ASCII bytes already, and a str haystack costs a
+        # pass over it to turn byte offsets into character offsets.
+        pattern_list = patterns.encode().split(b"\n")
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(
+            pattern_list, implementation=ahocorasick_rs.Implementation.ContiguousNFA
         )
         # Kept as one string, the patterns joined by newlines, instead of a million small
         # objects: forked children never touch it.
@@ -253,9 +253,21 @@ class EntityMatcher:
 
         Each is (-folded_length, folded_start, pattern, start, end); start and end index text.
         """
-        folded, offsets = fold_text(text)
-        found = self._automaton.find_matches_as_indexes(f" {folded} ", overlapping=True)
-        # Tuples lead with (-length, start) so a plain sort puts the longest, leftmost first.
+        folded = fold_ascii(text)
+        if folded is not None:
+            found = self._automaton.find_matches_as_indexes(b" " + folded + b" ", overlapping=True)
+            # Tuples lead with (-length, start) so a plain sort puts the longest, leftmost first.
+            spans = [
+                (start + 2 - end, start, pattern, start, end - 2) for pattern, start, end in found
+            ]
+            spans.sort()
+            return spans
+        folded_text, offsets = fold_beyond_ascii(text)
+        padded = f" {folded_text} "
+        haystack = padded.encode()
+        found = self._automaton.find_matches_as_indexes(haystack, overlapping=True)
+        if len(haystack) != len(padded) and found:
+            found = _char_offsets(haystack, found)
         if offsets is None:
             spans = [
                 (start + 2 - end, start, pattern, start, end - 2) for pattern, start, end in found
@@ -340,6 +352,17 @@ class EntityMatcher:
     def type_of(self, profile: int) -> str:
         """The profile's type name."""
         return PROFILE_TYPES[self.profile_types[profile]]
+
+
+def _char_offsets(haystack: bytes, found: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Matches with UTF-8 byte offsets turned into character offsets."""
+    utf8 = np.frombuffer(haystack, dtype=np.uint8)
+    # Characters before each byte offset: count the bytes that start a character.
+    before = np.zeros(len(utf8) + 1, dtype=np.int64)
+    np.cumsum((utf8 & 0xC0) != 0x80, out=before[1:])
+    table = np.array(found, dtype=np.int64)
+    table[:, 1:] = before[table[:, 1:]]
+    return [(pattern, start, end) for pattern, start, end in table.tolist()]
 
 
 def _capitalised_as(tokens: list[str], mask: int, count: int) -> bool:

@@ -155,6 +155,9 @@ class _Resolver:
         self.short_only: list[Candidate] = []
         # Short forms that also appear as part of an unknown longer name in this text.
         self.blocked: set[int] = set()
+        # (start, end, profile) of the multi-word full names select attached: entered in the
+        # three maps above only when some other span needs them (see attach_full_names).
+        self.full_names: list[tuple[int, int, int]] = []
 
     def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
         spans = self.spans.get(profile)
@@ -173,8 +176,9 @@ class _Resolver:
         the short forms inside a full name cost nothing. Patterns seen inside a longer
         capitalised name are added to blocked: "Eric Adams ... Adams said" is about Eric Adams,
         not a stored Adams. The common span, a multi-word full name of one profile in title case
-        or capitals, is attached at once, as full_mentions would (the order of attachments does
-        not change the result); the others are returned for full_mentions.
+        or capitals, is attached at once to full_names, as full_mentions would attach it (the
+        order of attachments does not change the result); the others are returned for
+        full_mentions.
         """
         text = self.text
         matcher = self.matcher
@@ -185,7 +189,7 @@ class _Resolver:
         fitting = matcher.entries_fitting
         may_start_lower = matcher.may_start_lower
         full_name_profile = matcher.full_name_profile
-        spans_of, confidence_of, anchors_of = self.spans, self.confidence, self.anchors
+        add_full_name = self.full_names.append
         for negative_length, folded_start, pattern, start, end in raw:
             # A taken span is at least as long, so it covers an end of any span it overlaps:
             # two byte reads settle the common case (a short form inside a full name).
@@ -209,18 +213,7 @@ class _Resolver:
                 occupied[start:end] = (
                     _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
                 )
-                spans = spans_of.get(profile)
-                if spans is None:
-                    spans_of[profile] = [(start, end)]
-                    confidence_of[profile] = CONFIDENCE_FULL_NAME
-                else:
-                    spans.append((start, end))
-                    confidence_of[profile] = max(confidence_of[profile], CONFIDENCE_FULL_NAME)
-                anchors = anchors_of.get(profile)
-                if anchors is None:
-                    anchors_of[profile] = [start]
-                else:
-                    anchors.append(start)
+                add_full_name((start, end, profile))
                 continue
             entries = fitting(pattern, span)
             if not entries:
@@ -239,6 +232,41 @@ class _Resolver:
             )
         taken.sort()  # by start: spans no longer overlap
         return taken
+
+    def attach_full_names(self) -> None:
+        """Enter the full names select attached in the confidence, span and anchor maps."""
+        spans_of, confidence_of, anchors_of = self.spans, self.confidence, self.anchors
+        for start, end, profile in self.full_names:
+            spans = spans_of.get(profile)
+            if spans is None:
+                spans_of[profile] = [(start, end)]
+                confidence_of[profile] = CONFIDENCE_FULL_NAME
+            else:
+                spans.append((start, end))
+                confidence_of[profile] = max(confidence_of[profile], CONFIDENCE_FULL_NAME)
+            anchors = anchors_of.get(profile)
+            if anchors is None:
+                anchors_of[profile] = [start]
+            else:
+                anchors.append(start)
+
+    def full_name_results(self) -> list[EntityMatch]:
+        """results() when select attached nothing but full names, all at one confidence."""
+        if self.policy.min_confidence > CONFIDENCE_FULL_NAME:
+            return []
+        full_names = self.full_names
+        full_names.sort()  # by start: mentions never overlap
+        # Profiles in first-mention order, each with its spans in text order.
+        spans_of: dict[int, list[tuple[int, int]]] = {}
+        for start, end, profile in full_names:
+            spans = spans_of.get(profile)
+            if spans is None:
+                spans_of[profile] = [(start, end)]
+            else:
+                spans.append((start, end))
+        return self.records(
+            [(profile, CONFIDENCE_FULL_NAME, spans) for profile, spans in spans_of.items()]
+        )
 
     def full_mentions(self, spans: Sequence[Candidate]) -> list[tuple[Candidate, int]]:
         """Attach unambiguous full names and aliases; return the risky ones for later."""
@@ -375,7 +403,6 @@ class _Resolver:
         return set(fold_text(before)[0].split()) | set(fold_text(after)[0].split())
 
     def results(self) -> list[EntityMatch]:
-        text = self.text
         threshold = self.policy.min_confidence
         confidence = self.confidence
         rows = []
@@ -387,20 +414,25 @@ class _Resolver:
             # Mentions never overlap, so first starts differ and the profile never decides order.
             rows.append((spans[0][0], profile, spans))
         rows.sort()
+        return self.records([(profile, confidence[profile], spans) for _, profile, spans in rows])
+
+    def records(self, rows: list[tuple[int, float, list[tuple[int, int]]]]) -> list[EntityMatch]:
+        """One EntityMatch per (profile, confidence, spans) row, in the rows' order."""
+        text = self.text
         profile_ids = self.matcher.profile_ids
         if _FAST_RECORDS is None:
             return [
                 EntityMatch(
                     profile_ids[profile],
-                    confidence[profile],
+                    confidence,
                     tuple([Mention(text[s:e], s, e) for s, e in spans]),
                 )
-                for _, profile, spans in rows
+                for profile, confidence, spans in rows
             ]
         new_object = object.__new__
         set_text, set_start, set_end, set_id, set_confidence, set_mentions = _FAST_RECORDS
         matches = []
-        for _, profile, spans in rows:
+        for profile, confidence, spans in rows:
             mentions = []
             for start, end in spans:
                 mention = new_object(Mention)
@@ -410,7 +442,7 @@ class _Resolver:
                 mentions.append(mention)
             match = new_object(EntityMatch)
             set_id(match, profile_ids[profile])
-            set_confidence(match, confidence[profile])
+            set_confidence(match, confidence)
             set_mentions(match, tuple(mentions))
             matches.append(match)
         return matches
@@ -447,6 +479,10 @@ def resolve(text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> list[Ent
         return []
     resolver = _Resolver(text, matcher, policy)
     spans = resolver.select(raw)
+    if not spans:
+        # Only multi-word full names (the common article): no other rule has anything to do.
+        return resolver.full_name_results()
+    resolver.attach_full_names()
     deferred = resolver.full_mentions(spans)
     resolver.deferred_mentions(deferred)
     resolver.short_mentions()

@@ -194,12 +194,14 @@ def prepare(database_url: str, workdir: Path, profiles: Path, urls: list[str]) -
     return env
 
 
-def fleet_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, object]:
+def fleet_side(
+    workdir: Path, profiles: Path, urls: list[str], concurrency: int = 2
+) -> dict[str, object]:
     """The real fleet over the corpus; stories/s to the stream and the children's memory."""
     with postgres_schema() as database_url, redis_db9():
         env = prepare(database_url, workdir, profiles, urls)
         started_worker = time.perf_counter()
-        worker = start_worker(env, workdir / "worker.log")
+        worker = start_worker(env, workdir / "worker.log", "--concurrency", str(concurrency))
         ready = time.perf_counter() - started_worker
         try:
             cpu_before = sum(cpu_seconds(pid) for pid in child_pids(worker.popen.pid))
@@ -253,6 +255,12 @@ def main() -> None:
     parser.add_argument("--aliases", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100 feeds, 100,000 aliases")
     parser.add_argument("--skip-eager", action="store_true")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=2,
+        help="pool children (1: Celery's cost without contention)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.feeds, args.aliases = 100, 100_000
@@ -271,13 +279,14 @@ def main() -> None:
         with file_server(feeds_dir) as port:
             urls = [f"http://127.0.0.1:{port}/{n}.xml" for n in range(args.feeds)]
             print("fleet side", flush=True)
-            fleet = fleet_side(workdir, workdir / "profiles.jsonl", urls)
+            fleet = fleet_side(workdir, workdir / "profiles.jsonl", urls, args.concurrency)
             eager = None
             if not args.skip_eager:
                 print("eager side", flush=True)
                 eager = eager_side(workdir, workdir / "profiles.jsonl", urls)
     fleet_rate = float(fleet["stories"]) / float(fleet["seconds"])  # type: ignore[arg-type]
-    print(f"fleet (1 worker, 2 children, PostgreSQL, Redis): {fleet['stories']} stories in "
+    pool = f"1 worker, {args.concurrency} children"
+    print(f"fleet ({pool}, PostgreSQL, Redis): {fleet['stories']} stories in "
           f"{fleet['seconds']:.1f} s = {fleet_rate:.0f} stories/s "
           f"(worker ready after {fleet['ready_seconds']:.1f} s)")  # fmt: skip
     if eager is not None:

@@ -42,6 +42,7 @@ import bench.corpus
 from bench.bench_fleet_round import (
     REDIS,
     bench_env,
+    cpu_seconds,
     eager_runtime,
     polled_since,
     postgres_schema,
@@ -119,12 +120,6 @@ def memory_mb(pid: int) -> dict[str, float]:
         values[key.strip()] = int(rest.split()[0])
     uss = values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)
     return {"rss": values["Rss"] / 1024, "pss": values["Pss"] / 1024, "uss": uss / 1024}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stream_length() -> int:

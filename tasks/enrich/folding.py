@@ -79,8 +79,10 @@ def _latin1_table() -> bytes:
 _LATIN1_TABLE = _latin1_table()
 _NOT_FOLDED = b"\xff"
 # Punctuation beyond Latin-1 that news text is full of: a codec callback per run of it cost
-# more than the rest of the fold, so it is blanked first (each folds to a space).
+# more than the rest of the fold, so it is blanked first (each folds to a space). Text with
+# none of the two most common marks skips the other scans.
 _COMMON_PUNCTUATION = tuple(char for char in "’“”—–" if _fold_char(char) == " ")
+_APOSTROPHE, _OPENING_QUOTE = "’", "“"
 
 
 def fold_text(text: str) -> tuple[str, list[int] | None]:
@@ -100,9 +102,10 @@ def fold_ascii(text: str) -> bytes | None:
     if text.isascii():
         # bytes.translate lowers and blanks punctuation in one C pass.
         return text.encode("ascii").translate(_ASCII_TABLE)
-    for char in _COMMON_PUNCTUATION:
-        if char in text:
-            text = text.replace(char, " ")
+    if _APOSTROPHE in text or _OPENING_QUOTE in text:
+        for char in _COMMON_PUNCTUATION:
+            if char in text:
+                text = text.replace(char, " ")
     try:
         # The Latin-1 codec scans in C and calls _fold_for_codec only on runs beyond Latin-1
         # (ğ, ł, rarer punctuation); the table folds the Latin-1 letters (é, ñ, ö) in C.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -153,18 +154,25 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(child) for child in child_pids(pid))
 
 
-def fleet_round(env: dict[str, str], database_url: str, feeds: int, timeout: float) -> float:
-    """`newsworker dispatch --all`, then wait until every feed polled; returns seconds."""
+def fleet_round(
+    env: dict[str, str], database_url: str, feeds: int, timeout: float
+) -> tuple[float, float]:
+    """`newsworker dispatch --all`, then wait until every feed polled.
+
+    Returns the round's seconds and the dispatch command's own (a CLI process: start-up, claim,
+    enqueue), which is part of the round.
+    """
     since = utcnow()
     started = time.perf_counter()
     run_cli(env, "dispatch", "--all")
+    dispatched = time.perf_counter() - started
     done = wait_for(
         lambda: polled_since(database_url, since) >= feeds, timeout=timeout, interval=0.05
     )
     seconds = time.perf_counter() - started
     if not done:
         raise SystemExit(f"round not done after {timeout} s: {polled_since(database_url, since)}")
-    return seconds
+    return seconds, dispatched
 
 
 def eager_runtime(database_url: str, jsonl_path: Path, stream_name: str) -> Runtime:
@@ -213,6 +221,7 @@ def main() -> None:
         default=10,
         help="every n-th feed changes in round 2 (10: 10%%; more than --feeds: all 304 but feed 0)",
     )
+    parser.add_argument("--repeat", type=int, default=1, help="second-round-like rounds to run")
     parser.add_argument(
         "--py-spy",
         metavar="FILE",
@@ -236,41 +245,47 @@ def main() -> None:
         if args.concurrency != 2:
             raise SystemExit("start_worker runs --concurrency 2; other values are not wired")
         try:
-            first = fleet_round(env, database_url, args.feeds, timeout=600)
-            articles_1 = article_count(database_url)
-            worker_cpu = tree_cpu_seconds(worker.popen.pid)
-            parent_cpu = cpu_seconds(worker.popen.pid)
-            server_cpu = tree_cpu_seconds(port_owner)
-            spy = None
-            if args.py_spy:
-                spy = subprocess.Popen(
-                    ["py-spy", "record", "--subprocesses", "--format", "raw", "-r", "200",
-                     "-o", args.py_spy, "-p", str(worker.popen.pid)]
-                )  # fmt: skip
-                time.sleep(1)
-            second = fleet_round(env, database_url, args.feeds, timeout=600)
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait()
-            worker_cpu = tree_cpu_seconds(worker.popen.pid) - worker_cpu
-            parent_cpu = cpu_seconds(worker.popen.pid) - parent_cpu
-            server_cpu = tree_cpu_seconds(port_owner) - server_cpu
-            articles_2 = article_count(database_url)
+            first, _ = fleet_round(env, database_url, args.feeds, timeout=600)
+            articles = article_count(database_url)
+            print(f"fleet: 1 worker --concurrency 2, Redis broker, "
+                  f"{'SQLite' if args.sqlite else 'PostgreSQL'}, {args.feeds} feeds")  # fmt: skip
+            print(f"round 1 (all 200): {first:.2f} s, {args.feeds / first:.0f} feeds/s, "
+                  f"{articles} articles")  # fmt: skip
+            changed = f"1 in {args.changed_every} changed, with {args.new_entries} new of 20"
+            seconds: list[float] = []
+            for number in range(2, 2 + args.repeat):
+                worker_cpu = tree_cpu_seconds(worker.popen.pid)
+                parent_cpu = cpu_seconds(worker.popen.pid)
+                server_cpu = tree_cpu_seconds(port_owner)
+                spy = None
+                if args.py_spy and number == 2:
+                    spy = subprocess.Popen(
+                        ["py-spy", "record", "--subprocesses", "--format", "raw", "-r", "200",
+                         "-o", args.py_spy, "-p", str(worker.popen.pid)]
+                    )  # fmt: skip
+                    time.sleep(1)
+                second, dispatched = fleet_round(env, database_url, args.feeds, timeout=600)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait()
+                worker_cpu = tree_cpu_seconds(worker.popen.pid) - worker_cpu
+                parent_cpu = cpu_seconds(worker.popen.pid) - parent_cpu
+                server_cpu = tree_cpu_seconds(port_owner) - server_cpu
+                new_articles = article_count(database_url) - articles
+                articles += new_articles
+                seconds.append(second)
+                print(f"round {number} ({changed}): {second:.2f} s (of which `dispatch --all` "
+                      f"{dispatched:.2f} s), {args.feeds / second:.0f} feeds/s, "
+                      f"{new_articles} new articles  (target < 10 s)")  # fmt: skip
+                print(f"  CPU: worker (parent + children) {worker_cpu:.2f} s = "
+                      f"{1000 * worker_cpu / args.feeds:.2f} ms per feed (the parent, Celery's "
+                      f"consumer: {1000 * parent_cpu / args.feeds:.2f} ms); "
+                      f"feed server {server_cpu:.2f} s")  # fmt: skip
+            if args.repeat > 1:
+                print(f"rounds 2-{1 + args.repeat}: median {statistics.median(seconds):.2f} s, "
+                      f"min {min(seconds):.2f} s, max {max(seconds):.2f} s")  # fmt: skip
         finally:
             worker.stop()
-        kind = "SQLite" if args.sqlite else "PostgreSQL"
-        print(f"fleet: 1 worker --concurrency 2, Redis broker, {kind}, {args.feeds} feeds")
-        print(f"round 1 (all 200): {first:.2f} s, {args.feeds / first:.0f} feeds/s, "
-              f"{articles_1} articles")  # fmt: skip
-        changed = f"1 in {args.changed_every}"
-        print(f"round 2 ({changed} changed, with {args.new_entries} new of 20): {second:.2f} s, "
-              f"{args.feeds / second:.0f} feeds/s, {articles_2 - articles_1} new articles  "
-              "(target < 10 s)")  # fmt: skip
-        per_feed = 1000 * worker_cpu / args.feeds
-        parent_per_feed = 1000 * parent_cpu / args.feeds
-        print(f"round 2 CPU: worker (parent + children) {worker_cpu:.2f} s = "
-              f"{per_feed:.2f} ms per feed (the parent, Celery's consumer: "
-              f"{parent_per_feed:.2f} ms); feed server {server_cpu:.2f} s")  # fmt: skip
         if not args.no_eager:
             eager, feeds = eager_round(database_url, workdir)
             print(f"same round in one process (run_once, eager, 1 thread): {eager:.2f} s, "

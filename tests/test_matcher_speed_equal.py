@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench.bench_matcher_scale import SYLLABLES, WORDS
 from tasks.enrich import EntityMatcher, MatchableProfile
 from tasks.enrich.folding import _ASCII_TABLE, _fold_char, fold_ascii, fold_text
 from tasks.enrich.resolution import _Resolver
@@ -22,19 +23,6 @@ from tasks.enrich.resolution import _Resolver
 RECORDED_DIGEST = "66a1b74050d0999e9c76030bf3c5879ec689932fcb625b2c0eb15a14b78447df"
 
 
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-SYLLABLES = _words(
-    "ka ri mo sa le na to vi el an or be da go hu ji ko lu ma ne pa qu ro su ta ul va we xi ya "
-    "zo ber mar lin son ton ham ley ford well ström müll gar cía ñez şah öz çe ğan ić ová ł ø é à"
-)
-WORDS = _words(
-    "the government said on tuesday that talks would continue as officials met in the capital "
-    "to discuss trade energy security and the economy while markets rose and analysts expected "
-    "further changes before the end of the year according to people familiar with the matter"
-)
 SUFFIXES = ("Group", "Holdings", "Bank", "Party")
 # Odd characters: beyond Latin-1, beyond ASCII folding, combining marks, titlecase letters,
 # fractions that \\w reads as a letter but folding blanks, curly punctuation.

@@ -28,38 +28,38 @@ log = logging.getLogger("newsworker.coordination")
 
 # GCRA: one request per `interval` ms per host. Redis TIME is the clock, so worker clocks
 # need not agree. Reserves the slot only when the wait is within max_wait; returns
-# {reserved, wait_ms}.
-_HOST_SLOT_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local max_wait = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - now
-if wait > max_wait then return {0, wait} end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
-return {1, wait}
+# {reserved, wait_ms}. A local function, shared by the scripts that take a host slot.
+_TAKE_HOST_SLOT_LUA = """
+local function take_host_slot(key, interval, max_wait)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local wait = tat - now
+  if wait > max_wait then return {0, wait} end
+  local new_tat = tat + interval
+  redis.call('SET', key, new_tat, 'PX', new_tat - now + 1000)
+  return {1, wait}
+end
 """
+
+# KEYS: host budget. ARGV: interval ms, max wait ms.
+_HOST_SLOT_LUA = (
+    _TAKE_HOST_SLOT_LUA + "return take_host_slot(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
+)
 
 # begin_poll: the feed lock and, once it is held, the host slot, in one round trip.
 # KEYS: lock, host budget (absent for a feed without a host). ARGV: token, lock ms, interval ms,
 # max wait ms. Returns {acquired, wait_ms}; the slot is reserved only when wait_ms <= max wait.
-_BEGIN_POLL_LUA = """
+_BEGIN_POLL_LUA = (
+    _TAKE_HOST_SLOT_LUA
+    + """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, 0} end
 if #KEYS < 2 then return {1, 0} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tat < now then tat = now end
-local wait = tat - now
-if wait > tonumber(ARGV[4]) then return {1, wait} end
-local new_tat = tat + interval
-redis.call('SET', KEYS[2], new_tat, 'PX', new_tat - now + 1000)
-return {1, wait}
+local slot = take_host_slot(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+return {1, slot[2]}
 """
+)
 
 # end_poll: release the lock if the token still holds it and, when ARGV[2] is given, add a poll
 # outcome to the window (KEYS[2], trimmed to ARGV[3] items), in one round trip.
@@ -173,10 +173,9 @@ class Coordinator:
         keys = [f"{self._prefix}:feed-lock:{feed_id}"]
         args: list[int | str] = [token, max(1, int(lock_seconds * 1000))]
         if host:
-            host = host.lower().rstrip(".")
+            host, interval_ms, max_wait_ms = self._host_budget(host, max_wait_seconds)
             keys.append(f"{self._prefix}:host-budget:{host}")
-            interval_ms = 1000.0 / max(self.host_rate(host), 1e-6)
-            args += [int(interval_ms), int(max(0.0, max_wait_seconds * 1000))]
+            args += [int(interval_ms), int(max_wait_ms)]
         acquired, wait_ms = cast("list[int]", self._begin_poll(keys=keys, args=args))
         return PollSlot(token if acquired else None, int(wait_ms) / 1000)
 
@@ -253,9 +252,7 @@ class Coordinator:
         A result <= max_wait_seconds means the slot is reserved: sleep that long, then fetch.
         A larger result reserves nothing: try again (or reschedule) after that many seconds.
         """
-        host = host.lower().rstrip(".")
-        interval_ms = 1000.0 / max(self.host_rate(host), 1e-6)
-        max_wait_ms = max(0.0, max_wait_seconds * 1000)
+        host, interval_ms, max_wait_ms = self._host_budget(host, max_wait_seconds)
         if self._redis is not None:
             key = f"{self._prefix}:host-budget:{host}"
             reply = cast(
@@ -270,6 +267,12 @@ class Coordinator:
             if wait <= max_wait_ms:
                 self._local.host_tat[host] = tat + interval_ms
         return wait / 1000
+
+    def _host_budget(self, host: str, max_wait_seconds: float) -> tuple[str, float, float]:
+        """The host as budgets key it, its interval between requests and the max wait, in ms."""
+        host = host.lower().rstrip(".")
+        interval_ms = 1000.0 / max(self.host_rate(host), 1e-6)
+        return host, interval_ms, max(0.0, max_wait_seconds * 1000)
 
     # --- outage window ---
 

@@ -316,16 +316,16 @@ def _poll_locked(
     feed.body_hash = result.body_hash
     feed.title = feed.title or parsed.title
     feed.site_url = parsed.link or feed.site_url
+    feed.language = parsed.language or feed.language
     fingerprints = entry_fingerprints(
         parsed.entries,
         feed_url=feed.url,
-        feed_language=parsed.language or feed.language,
+        feed_language=feed.language,
         guid_unstable=feed.guid_unstable,
         policy=ctx.normalize_policy,
     )
     known = frozenset((feed.entry_fingerprints or "").split())
     unseen = tuple(e for e, f in zip(parsed.entries, fingerprints, strict=True) if f not in known)
-    feed.language = parsed.language or feed.language
     ingest_parsed(ctx, session, feed, replace(parsed, entries=unseen), outcome, discovered_at=now)
     skipped = len(parsed.entries) - len(unseen)
     outcome.unchanged += skipped

@@ -11,9 +11,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -31,12 +32,10 @@ from tasks.enrich import EnrichPolicy, EntityMatcher, attach_profiles, render_st
 from tasks.errors import FetchError, IngestError, ParseError, RateLimited
 from tasks.normalize import (
     NormalizePolicy,
-    entry_fingerprints,
     guids_look_unstable,
-    normalize_entry,
 )
 from tasks.normalize.near_duplicates import NearDuplicateIndex, text_signature
-from tasks.parse import parse_feed
+from tasks.prepare import PreparedFeed, PrepareJob, prepare_feed
 from tasks.publish import build_story, story_id_for
 from tasks.records import (
     Article,
@@ -44,7 +43,6 @@ from tasks.records import (
     Citation,
     FeedRef,
     FetchResult,
-    ParsedFeed,
     ProfileSnapshot,
 )
 from tasks.schedule import (
@@ -240,8 +238,47 @@ class PollOutcome:
         return dict(self.__dict__)
 
 
+# A poll as steps: it yields its PrepareJob once and is resumed with the PreparedFeed (or has
+# the prepare step's ParseError thrown in). Between the two, the prepare step can run anywhere.
+PollSteps = Generator[PrepareJob, PreparedFeed, PollOutcome]
+
+
 def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
     """Fetch one feed and store what is new; raises only for infrastructure faults."""
+    steps = poll_steps(ctx, feed_id)
+    try:
+        job = next(steps)
+    except StopIteration as stop:
+        return _outcome_of(stop)
+    return complete_poll(steps, lambda: prepare_feed(job))
+
+
+def complete_poll(steps: PollSteps, prepared: Callable[[], PreparedFeed]) -> PollOutcome:
+    """Resume a poll waiting on its prepare step with what `prepared` returns (or raises)."""
+    try:
+        result = prepared()
+    except ParseError as e:
+        resume: Callable[[], PrepareJob] = partial(steps.throw, e)
+    except BaseException:
+        steps.close()  # runs the poll's finally: the feed lock is released
+        raise
+    else:
+        resume = partial(steps.send, result)
+    try:
+        resume()
+    except StopIteration as stop:
+        return _outcome_of(stop)
+    steps.close()
+    raise RuntimeError("a poll asked for its prepare step twice")
+
+
+def _outcome_of(stop: StopIteration) -> PollOutcome:
+    outcome: PollOutcome = stop.value
+    return outcome
+
+
+def poll_steps(ctx: PipelineContext, feed_id: int) -> PollSteps:
+    """poll_feed as steps: lock, fetch, yield the body to prepare, then store and unlock."""
     started = time.perf_counter()
     outcome = PollOutcome(feed_id=feed_id)
     with ctx.session_factory() as session:
@@ -261,7 +298,7 @@ def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
             return outcome
         fetched: bool | None = None
         try:
-            fetched = _poll_locked(ctx, session, feed, outcome, slot.wait_seconds)
+            fetched = yield from _poll_locked(ctx, session, feed, outcome, slot.wait_seconds)
         finally:
             # A successful fetch joins the outage window here, with the unlock: one round trip.
             ctx.coordinator.end_poll(feed_id, slot.token, outcome=fetched)
@@ -271,7 +308,7 @@ def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
 
 def _poll_locked(
     ctx: PipelineContext, session: Session, feed: Feed, outcome: PollOutcome, wait: float
-) -> bool | None:
+) -> Generator[PrepareJob, PreparedFeed, bool | None]:
     """Poll a locked feed; True when the fetch succeeded (a failure records its own outcome)."""
     now = ctx.now()
     if wait > ctx.max_host_wait_seconds:
@@ -307,65 +344,71 @@ def _poll_locked(
         return True
     metrics.FETCHES.labels(outcome=f"{result.status // 100}xx").inc()
     try:
-        parsed = parse_feed(result.body, url=result.final_url, content_type=result.content_type)
+        prepared = yield PrepareJob(
+            body=result.body,
+            body_url=result.final_url,
+            content_type=result.content_type,
+            feed_url=feed.url,
+            feed_language=feed.language,
+            guid_unstable=feed.guid_unstable,
+            known_fingerprints=frozenset((feed.entry_fingerprints or "").split()),
+            max_entries=ctx.max_entries_per_poll,
+            discovered_at=now,
+            policy=ctx.normalize_policy,
+        )
     except ParseError as e:
         metrics.PARSE_ERRORS.inc()
         _record_failure(ctx, session, feed, e, outcome)
         return True
-    parsed = _cap_entries(ctx, session, feed, parsed)
+    _record_prepare_problems(ctx, session, feed, prepared, outcome)
     feed.body_hash = result.body_hash
-    feed.title = feed.title or parsed.title
-    feed.site_url = parsed.link or feed.site_url
-    feed.language = parsed.language or feed.language
-    fingerprints = entry_fingerprints(
-        parsed.entries,
-        feed_url=feed.url,
-        feed_language=feed.language,
-        guid_unstable=feed.guid_unstable,
-        policy=ctx.normalize_policy,
-    )
-    known = frozenset((feed.entry_fingerprints or "").split())
-    unseen = tuple(e for e, f in zip(parsed.entries, fingerprints, strict=True) if f not in known)
-    ingest_parsed(ctx, session, feed, replace(parsed, entries=unseen), outcome, discovered_at=now)
-    skipped = len(parsed.entries) - len(unseen)
-    outcome.unchanged += skipped
-    metrics.ENTRIES.labels(outcome="unchanged").inc(skipped)
-    feed.entry_fingerprints = " ".join(fingerprints)
-    entry_times = [e.published_at for e in parsed.entries if e.published_at is not None]
-    _schedule_success(ctx, session, feed, result, entry_times, parsed.ttl_seconds)
+    feed.title = feed.title or prepared.title
+    feed.site_url = prepared.link or feed.site_url
+    feed.language = prepared.language
+    ingest_prepared(ctx, session, feed, prepared, outcome, discovered_at=now)
+    outcome.unchanged += prepared.unchanged
+    metrics.ENTRIES.labels(outcome="unchanged").inc(prepared.unchanged)
+    feed.entry_fingerprints = " ".join(prepared.fingerprints)
+    _schedule_success(ctx, session, feed, result, prepared.entry_times, prepared.ttl_seconds)
     session.commit()
     return True
 
 
-def _cap_entries(
-    ctx: PipelineContext, session: Session, feed: Feed, parsed: ParsedFeed
-) -> ParsedFeed:
-    """Keep the first max_entries_per_poll entries, recording that the feed was cut."""
-    total = len(parsed.entries)
-    if total <= ctx.max_entries_per_poll:
-        return parsed
+def _record_prepare_problems(
+    ctx: PipelineContext, session: Session, feed: Feed, prepared: PreparedFeed, outcome: PollOutcome
+) -> None:
+    """Record a cut feed and each rejected entry as feed errors, and count them."""
     assert feed.id is not None
-    feed_store.record_feed_error(
-        session=session,
-        feed_id=feed.id,
-        kind="entries_capped",
-        message=f"{feed.url} has {total} entries; took the first {ctx.max_entries_per_poll}",
-    )
-    return replace(parsed, entries=parsed.entries[: ctx.max_entries_per_poll])
+    if prepared.capped:
+        feed_store.record_feed_error(
+            session=session,
+            feed_id=feed.id,
+            kind="entries_capped",
+            message=(
+                f"{feed.url} has {prepared.entry_count} entries; "
+                f"took the first {ctx.max_entries_per_poll}"
+            ),
+        )
+    for message in prepared.rejected:
+        outcome.rejected += 1
+        metrics.ENTRIES.labels(outcome="rejected").inc()
+        feed_store.record_feed_error(
+            session=session, feed_id=feed.id, kind="entry_rejected", message=message
+        )
 
 
-def ingest_parsed(
+def ingest_prepared(
     ctx: PipelineContext,
     session: Session,
     feed: Feed,
-    parsed: ParsedFeed,
+    prepared: PreparedFeed,
     outcome: PollOutcome,
     *,
     discovered_at: datetime,
 ) -> None:
-    """Normalize, de-duplicate, enrich and stage one feed's entries (the caller commits)."""
+    """De-duplicate, enrich and stage one feed's prepared articles (the caller commits)."""
     assert feed.id is not None
-    articles = _normalize_all(ctx, session, feed, parsed, outcome, discovered_at)
+    articles = list(prepared.articles)
     if not articles:
         return
     existing = article_store.articles_by_entry_key(
@@ -391,7 +434,9 @@ def ingest_parsed(
     profile_ids = {m.profile_id for found in matches.values() for m in found}
     snapshots = ctx.snapshots.get(session, matcher, profile_ids)
     feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)
-    writer = _StoryWriter(ctx, session, feed_ref, snapshots, matches, discovered_at)
+    writer = _StoryWriter(
+        ctx, session, feed_ref, snapshots, matches, discovered_at, prepared.signatures
+    )
     writer.prefetch(fresh)
     for article, row in changed:
         writer.update(article, row)
@@ -403,44 +448,6 @@ def ingest_parsed(
     outcome.entities += writer.entities_attached
     for name in ("new", "updated", "duplicate", "unchanged"):
         metrics.ENTRIES.labels(outcome=name).inc(getattr(outcome, name))
-
-
-def _normalize_all(
-    ctx: PipelineContext,
-    session: Session,
-    feed: Feed,
-    parsed: ParsedFeed,
-    outcome: PollOutcome,
-    discovered_at: datetime,
-) -> list[Article]:
-    assert feed.id is not None
-    seen: set[str] = set()
-    articles: list[Article] = []
-    for index, entry in enumerate(parsed.entries):
-        try:
-            article = normalize_entry(
-                entry,
-                feed_url=feed.url,
-                feed_language=parsed.language or feed.language,
-                discovered_at=discovered_at,
-                policy=ctx.normalize_policy,
-                guid_unstable=feed.guid_unstable,
-            )
-        except ParseError as e:
-            outcome.rejected += 1
-            metrics.ENTRIES.labels(outcome="rejected").inc()
-            feed_store.record_feed_error(
-                session=session,
-                feed_id=feed.id,
-                kind="entry_rejected",
-                message=f"entry {index}: {e}",
-            )
-            continue
-        if article.entry_key in seen:
-            continue
-        seen.add(article.entry_key)
-        articles.append(article)
-    return articles
 
 
 def _apply_guid_stability(
@@ -519,6 +526,7 @@ class _StoryWriter:
         snapshots: dict[str, ProfileSnapshot],
         matches: dict[str, Any],
         discovered_at: datetime,
+        signatures: Mapping[str, str] | None = None,
     ) -> None:
         self.ctx, self.session, self.feed = ctx, session, feed
         self.snapshots, self.matches, self.discovered_at = snapshots, matches, discovered_at
@@ -536,8 +544,9 @@ class _StoryWriter:
         self._stored_payloads: dict[str, dict[str, Any]] = {}
         self._touched_stories: dict[str, Story] = {}
         self._placed: set[str] = set()  # story ids this batch creates or joins
-        # Per entry key: its signature, and the stored story the process-wide index points at.
-        self._signatures: dict[str, str] = {}
+        # Per entry key: its signature (the prepare step's), and the stored story the
+        # process-wide index points at.
+        self._signatures: dict[str, str] = dict(signatures or {})
         self._recent_matches: dict[str, str | None] = {}
         self._events: list[dict[str, Any]] = []
         self._new_stories: dict[str, _NewStory] = {}
@@ -757,7 +766,9 @@ class _StoryWriter:
         before placing; one IN query then replaces a SELECT per clustered article.
         """
         for article in fresh:
-            signature = self._signatures[article.entry_key] = text_signature(article.text)
+            signature = self._signatures.get(article.entry_key)
+            if signature is None:
+                signature = self._signatures[article.entry_key] = text_signature(article.text)
             if self.ctx.dedupe_across_feeds and len(article.text) >= 200:
                 found = self._recent_signatures().find(signature)
                 self._recent_matches[article.entry_key] = found

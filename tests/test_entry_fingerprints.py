@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import tasks.pipeline
+import tasks.prepare
 from config.settings import load_settings
 from storage import feeds as feed_store
 from storage.db import session_for
@@ -106,13 +106,13 @@ def test_a_changed_feed_normalizes_only_new_and_edited_entries(
         feed_store.add_feed(session=session, url=http_server.url("/feed.xml"))
         session.commit()
     normalized: list[str] = []
-    real_normalize = tasks.pipeline.normalize_entry
+    real_normalize = tasks.prepare.normalize_entry
 
     def counting_normalize(entry: RawEntry, **kwargs: Any) -> Any:
         normalized.append((entry.guid or "").rsplit("/", 1)[-1])
         return real_normalize(entry, **kwargs)
 
-    monkeypatch.setattr(tasks.pipeline, "normalize_entry", counting_normalize)
+    monkeypatch.setattr(tasks.prepare, "normalize_entry", counting_normalize)
     runtime = build_runtime(settings)
     set_runtime(runtime)
     try:

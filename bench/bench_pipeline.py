@@ -20,6 +20,7 @@ import cProfile
 import json
 import random
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -120,6 +121,11 @@ def mention_profiles(
     return [re.sub(re.escape(CONTENT_START), lead, b.decode()).encode() for b in bodies]
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def time_feedparser(bodies: list[bytes]) -> tuple[float, float, int]:
     """Wall and CPU seconds of default feedparser.parse over every body, and its entries."""
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -160,6 +166,7 @@ def run_pipeline(
     # A worker loads the language model once per process too (about 1-4 s): not per run.
     detect_language("warm up the language model once, as a worker process does at its start")
     profiler = cProfile.Profile() if profile_out else None
+    children_started = _children_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
@@ -168,12 +175,15 @@ def run_pipeline(
         profiler.disable()
         profiler.dump_stats(profile_out)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    # The prepare processes are reaped when run_once closes its pool: their CPU counts here.
+    children_cpu = _children_cpu() - children_started
     lines = sum(1 for _ in (workdir / "stories.jsonl").open(encoding="utf-8"))
     set_runtime(None)
     dispose_engines()
     return {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
+        "children_cpu_seconds": children_cpu,
         "build_seconds": build_seconds,
         "feeds": summary.feeds,
         "entries": summary.entries,
@@ -220,15 +230,19 @@ def main() -> None:
         f"{figures['build_seconds']:.2f} s"
     )
     print(
-        "(b) pipeline: {seconds:.2f} s ({cpu_seconds:.2f} s CPU) for {feeds} feeds, "
+        "(b) pipeline: {seconds:.2f} s ({cpu_seconds:.2f} s CPU here, "
+        "{children_cpu_seconds:.2f} s in prepare processes) for {feeds} feeds, "
         "{entries} entries: {new} new stories, "
         "{duplicates} duplicates, {entities} entities attached, {errors} errors, "
         "{published} deliveries published, {jsonl_lines} JSON lines".format(**figures)
     )
     print(f"(b) pipeline: {figures['entries'] / figures['seconds']:.0f} entries/s")
     print(f"ratio (a)/(b): {fp_seconds / figures['seconds']:.2f}  (target >= 1.25)")
-    # On a busy machine wall time depends on the neighbours; the CPU ratio does not.
-    print(f"ratio (a)/(b) by CPU time: {fp_cpu / figures['cpu_seconds']:.2f}")
+    # On a busy machine wall time depends on the neighbours; the CPU ratio less so. (b) runs
+    # its parse and normalize step in other processes (NEWSWORKER_PREPARE_PROCESSES): their
+    # CPU counts, so this ratio says what the pipeline costs, not how long it takes.
+    total_cpu = figures["cpu_seconds"] + figures["children_cpu_seconds"]
+    print(f"ratio (a)/(b) by CPU time, all processes: {fp_cpu / total_cpu:.2f}")
 
 
 if __name__ == "__main__":

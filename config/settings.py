@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # Estimated Jaccard of 5-word shingles: 5%-edited copies measure 0.69-0.81 and unrelated
     # texts at most 0.03, so 0.5 joins edited copies with margin and never joins strangers.
     near_duplicate_threshold: float = Field(default=0.5, gt=0, le=1)
+    # Processes `newsworker run` parses and normalizes feeds in while it stores earlier ones.
+    # Unset: one fewer than the CPUs (at most 4); 0 keeps it all in one process. Celery workers
+    # do not use it: their concurrency is the pool's.
+    prepare_processes: int | None = Field(default=None, ge=0, le=64)
 
     # --- Enrichment ---
     profile_summary_max_chars: int = Field(default=1_200, gt=0)

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -250,7 +250,7 @@ def poll_feed(ctx: PipelineContext, feed_id: int) -> PollOutcome:
         job = next(steps)
     except StopIteration as stop:
         return _outcome_of(stop)
-    return complete_poll(steps, lambda: prepare_feed(job))
+    return complete_poll(steps, prepare_here(job))
 
 
 def complete_poll(steps: PollSteps, prepared: Callable[[], PreparedFeed]) -> PollOutcome:
@@ -270,6 +270,46 @@ def complete_poll(steps: PollSteps, prepared: Callable[[], PreparedFeed]) -> Pol
         return _outcome_of(stop)
     steps.close()
     raise RuntimeError("a poll asked for its prepare step twice")
+
+
+def poll_feeds(
+    ctx: PipelineContext,
+    feed_ids: Iterable[int],
+    submit: Callable[[PrepareJob], Callable[[], PreparedFeed]],
+    *,
+    ahead: int,
+) -> Iterator[PollOutcome]:
+    """Poll feeds in order, preparing up to `ahead` later feeds while each one is stored.
+
+    `submit` starts a prepare step (in-line, or in another process) and returns what waits for
+    it. Storing stays in feed order in this process, so each feed's outcome is poll_feed's.
+    """
+    waiting: deque[tuple[PollSteps, Callable[[], PreparedFeed]]] = deque()
+    try:
+        for feed_id in feed_ids:
+            steps = poll_steps(ctx, feed_id)
+            try:
+                job = next(steps)
+            except StopIteration as stop:
+                yield _outcome_of(stop)
+                continue
+            try:
+                waiting.append((steps, submit(job)))
+            except BaseException:
+                steps.close()
+                raise
+            while len(waiting) > ahead:
+                yield complete_poll(*waiting.popleft())
+        while waiting:
+            yield complete_poll(*waiting.popleft())
+    finally:
+        for steps, _ in waiting:  # an error or an abandoned run: release their feed locks
+            steps.close()
+
+
+def prepare_here(job: PrepareJob) -> Callable[[], PreparedFeed]:
+    """poll_feeds' submit for the prepare step in this process, when it is waited for."""
+    return partial(prepare_feed, job)
 
 
 def _outcome_of(stop: StopIteration) -> PollOutcome:
@@ -430,7 +470,11 @@ def ingest_prepared(
         return
     matcher = ctx.matcher(session)
     to_enrich = fresh + [a for a, _ in changed]
-    matches = {a.entry_key: matcher.match(a.text) for a in to_enrich}
+    done = prepared.matches if prepared.matched_by == matcher.build_id else None
+    matches = {
+        a.entry_key: done[a.entry_key] if done and a.entry_key in done else matcher.match(a.text)
+        for a in to_enrich
+    }
     profile_ids = {m.profile_id for found in matches.values() for m in found}
     snapshots = ctx.snapshots.get(session, matcher, profile_ids)
     feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)

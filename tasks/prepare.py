@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tasks.enrich import EntityMatcher
 from tasks.errors import ParseError
 from tasks.normalize import (
     NormalizePolicy,
@@ -19,7 +20,7 @@ from tasks.normalize import (
     text_signature,
 )
 from tasks.parse import parse_feed
-from tasks.records import Article
+from tasks.records import Article, EntityMatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,9 @@ class PreparedFeed:
     signatures: dict[str, str]  # entry key -> near-duplicate text signature
     unchanged: int  # entries skipped because their fingerprint was known
     rejected: tuple[str, ...] = ()  # one message per unusable entry, naming it
+    # Entity matches per entry key, when a matcher was given, and that matcher's build_id.
+    matches: dict[str, list[EntityMatch]] | None = None
+    matched_by: str | None = None
 
     @property
     def capped(self) -> bool:
@@ -61,8 +65,12 @@ class PreparedFeed:
         return self.entry_count > len(self.fingerprints)
 
 
-def prepare_feed(job: PrepareJob) -> PreparedFeed:
-    """Parse the body and normalize the entries unseen at the last poll; ParseError if unusable."""
+def prepare_feed(job: PrepareJob, matcher: EntityMatcher | None = None) -> PreparedFeed:
+    """Parse the body and normalize the entries unseen at the last poll; ParseError if unusable.
+
+    With a matcher, the articles' entity matches are found here too (the store step uses them
+    only if its own matcher is the same build).
+    """
     parsed = parse_feed(job.body, url=job.body_url, content_type=job.content_type)
     entries = parsed.entries[: job.max_entries]
     language = parsed.language or job.feed_language
@@ -109,4 +117,6 @@ def prepare_feed(job: PrepareJob) -> PreparedFeed:
         signatures={a.entry_key: text_signature(a.text) for a in articles},
         unchanged=unchanged,
         rejected=tuple(rejected),
+        matches={a.entry_key: matcher.match(a.text) for a in articles} if matcher else None,
+        matched_by=matcher.build_id if matcher else None,
     )

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,9 @@ from rich.table import Table
 
 from storage import feeds as feed_store
 from storage.models import utcnow
-from tasks.pipeline import PollOutcome, poll_feed, refresh_profile_stories
+from tasks.enrich import EntityMatcher
+from tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
+from worker.prepare_pool import PreparePool, prepare_processes
 from worker.progress import progress
 from worker.runtime import Runtime
 
@@ -96,20 +99,32 @@ def publish_all(runtime: Runtime) -> int:
 
 
 def run_once(
-    runtime: Runtime, *, all_feeds: bool = False, console: Console | None = None
+    runtime: Runtime,
+    *,
+    all_feeds: bool = False,
+    console: Console | None = None,
+    pool: PreparePool | None = None,
 ) -> RunSummary:
-    """Poll every due (or, with all_feeds, every active) feed once, then publish everything."""
+    """Poll every due (or, with all_feeds, every active) feed once, then publish everything.
+
+    Feeds are parsed and normalized in `pool`'s processes (or, without one, in a pool started
+    for this round when it has more than one feed) while this process stores earlier ones.
+    """
     started = time.perf_counter()
     summary = RunSummary()
     with runtime.session() as session:
         ids = feed_store.claim_due_feeds(
             session=session, now=utcnow(), limit=10_000_000, lease=LEASE, include_not_due=all_feeds
         )
-    with progress(
-        console or Console(stderr=True), "polling feeds", total=len(ids), unit="feeds"
-    ) as report:
-        for feed_id in ids:
-            summary.add(poll_feed(runtime.context, feed_id))
+    with ExitStack() as stack:
+        if pool is None and len(ids) > 1:
+            pool = stack.enter_context(open_prepare_pool(runtime))
+        report = stack.enter_context(
+            progress(console or Console(stderr=True), "polling feeds", total=len(ids), unit="feeds")
+        )
+        submit, ahead = (pool.submit, pool.processes + 1) if pool else (prepare_here, 0)
+        for outcome in poll_feeds(runtime.context, ids, submit, ahead=ahead):
+            summary.add(outcome)
             report.advance()
     # No beat runs in embedded mode: re-publish stories whose profiles changed here instead.
     window = timedelta(days=runtime.settings.profile_freshness_days)
@@ -125,14 +140,44 @@ def run_loop(runtime: Runtime, *, console: Console, max_sleep_seconds: float = 3
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     console.print("newsworker run: polling feeds on their schedules (Ctrl-C stops)")
-    while not stop.is_set():
-        summary = run_once(runtime)
-        if summary.feeds:
-            log.info("round done", extra=summary.as_dict())
-        with runtime.session() as session:
-            feeds = feed_store.list_feeds(session=session)
-        upcoming = [f.next_poll_at for f in feeds if f.status in ("active", "failing")]
-        wait = max_sleep_seconds
-        if upcoming:
-            wait = min(wait, max(0.5, (min(upcoming) - utcnow()).total_seconds()))
-        stop.wait(wait)
+    with ExitStack() as stack:
+        pool: PreparePool | None = None
+        pool_matcher: EntityMatcher | None = None
+        while not stop.is_set():
+            matcher = _current_matcher(runtime)
+            if matcher is not pool_matcher:
+                # New profiles, new matcher: children forked with the old one would match with
+                # it (and the store would match again itself), so they are replaced.
+                stack.close()
+                pool = stack.enter_context(open_prepare_pool(runtime, matcher))
+                pool_matcher = matcher
+            summary = run_once(runtime, pool=pool)
+            if summary.feeds:
+                log.info("round done", extra=summary.as_dict())
+            stop.wait(_wait_for_next(runtime, max_sleep_seconds))
+
+
+def _current_matcher(runtime: Runtime) -> EntityMatcher:
+    with runtime.session() as session:
+        return runtime.matchers.get(session)
+
+
+def open_prepare_pool(
+    runtime: Runtime, matcher: EntityMatcher | None = None
+) -> AbstractContextManager[PreparePool | None]:
+    """The prepare processes the settings ask for (sharing the entity matcher), or None."""
+    processes = prepare_processes(runtime.settings.prepare_processes)
+    if not processes:
+        return nullcontext()
+    # Built before the fork, so that the children match entities with the parent's matcher.
+    return PreparePool(processes, matcher=matcher or _current_matcher(runtime))
+
+
+def _wait_for_next(runtime: Runtime, max_sleep_seconds: float) -> float:
+    """Seconds until the next feed comes due, between 0.5 and max_sleep_seconds."""
+    with runtime.session() as session:
+        feeds = feed_store.list_feeds(session=session)
+    upcoming = [f.next_poll_at for f in feeds if f.status in ("active", "failing")]
+    if not upcoming:
+        return max_sleep_seconds
+    return min(max_sleep_seconds, max(0.5, (min(upcoming) - utcnow()).total_seconds()))

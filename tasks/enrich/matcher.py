@@ -7,6 +7,7 @@ import gc
 import math
 import pickle
 import re
+import uuid
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -172,6 +173,9 @@ class EntityMatcher:
             entry_start, entry_profile, entry_kind, entry_tokens
         )
         self.policy = policy or EnrichPolicy()
+        # Tells this build from any other, also in forked children holding a copy of it: work
+        # they matched with it is used only by a process whose matcher has the same build_id.
+        self.build_id = uuid.uuid4().hex
 
     @property
     def profile_count(self) -> int:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, func, insert, update
+from sqlalchemy import Insert, Table, Text, bindparam, cast, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.models import Delivery, DeliveryStatus, OutboxEvent, Story
@@ -132,9 +133,9 @@ def enqueue_story_batch(
     """Add many story events with their pending deliveries; return the new count and all ids.
 
     Idempotent on idempotency_key like enqueue_story_event: keys already stored (or repeated in
-    payloads) are skipped, and their stored ids returned. One SELECT per chunk of keys, one
-    batched INSERT ... RETURNING of the events and one executemany of the deliveries, with no
-    ORM objects.
+    payloads) are skipped, and their stored ids returned. One batched INSERT ... ON CONFLICT DO
+    NOTHING RETURNING of the events (a SELECT only for the keys it skipped, which are rare) and
+    one executemany of the deliveries, with no ORM objects.
     """
     if not payloads:
         return EnqueuedEvents(0, {})
@@ -146,11 +147,6 @@ def enqueue_story_batch(
                 f"payloads[{index}].idempotency_key: missing; build payloads with build_story"
             )
         by_key.setdefault(key, payload)
-    ids_by_key = _event_ids(session, list(by_key))
-    for key in ids_by_key:
-        del by_key[key]
-    if not by_key:
-        return EnqueuedEvents(0, ids_by_key)
     now = datetime.now(UTC)
     rows = [
         {
@@ -169,7 +165,10 @@ def enqueue_story_batch(
     events = OutboxEvent.__table__  # type: ignore[attr-defined]
     connection = session.connection()
     returned = connection.execute(
-        insert(events).returning(events.c.idempotency_key, events.c.id), rows
+        _insert_skipping_conflicts(connection.dialect.name, events, "idempotency_key").returning(
+            events.c.idempotency_key, events.c.id
+        ),
+        rows,
     )
     new_ids: dict[str, int] = {key: event_id for key, event_id in returned}
     deliveries = [
@@ -180,13 +179,23 @@ def enqueue_story_batch(
             "attempts": 0,
             "next_attempt_at": now,
         }
-        for key in by_key
+        for key in new_ids
         for sink in dict.fromkeys(sinks)
     ]
     if deliveries:
         connection.execute(insert(Delivery.__table__), deliveries)  # type: ignore[attr-defined]
-    ids_by_key.update(new_ids)
+    ids_by_key = dict(new_ids)
+    skipped = [key for key in by_key if key not in new_ids]
+    if skipped:
+        ids_by_key.update(_event_ids(session, skipped))
     return EnqueuedEvents(len(new_ids), ids_by_key)
+
+
+def _insert_skipping_conflicts(dialect: str, table: Table, column: str) -> Insert:
+    """INSERT ... ON CONFLICT (column) DO NOTHING, on SQLite or PostgreSQL."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[column])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=[column])
 
 
 def _event_ids(session: Session, keys: Sequence[str]) -> dict[str, int]:

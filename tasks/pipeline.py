@@ -401,11 +401,13 @@ def _poll_locked(
         _record_failure(ctx, session, feed, e, outcome)
         return True
     _record_prepare_problems(ctx, session, feed, prepared, outcome)
+    ingest_prepared(ctx, session, feed, prepared, outcome, discovered_at=now)
+    # Set after ingesting: set before, the feed row would be flushed by ingest's first query and
+    # updated a second time at commit.
     feed.body_hash = result.body_hash
     feed.title = feed.title or prepared.title
     feed.site_url = prepared.link or feed.site_url
     feed.language = prepared.language
-    ingest_prepared(ctx, session, feed, prepared, outcome, discovered_at=now)
     outcome.unchanged += prepared.unchanged
     metrics.ENTRIES.labels(outcome="unchanged").inc(prepared.unchanged)
     feed.entry_fingerprints = " ".join(prepared.fingerprints)
@@ -477,7 +479,7 @@ def ingest_prepared(
     }
     profile_ids = {m.profile_id for found in matches.values() for m in found}
     snapshots = ctx.snapshots.get(session, matcher, profile_ids)
-    feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title)
+    feed_ref = FeedRef(id=feed.id, url=feed.url, title=feed.title or prepared.title)
     writer = _StoryWriter(
         ctx, session, feed_ref, snapshots, matches, discovered_at, prepared.signatures
     )

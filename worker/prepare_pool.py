@@ -13,6 +13,7 @@ that one too is recorded as the feed's ParseError.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -73,6 +74,11 @@ class PreparePool:
         # copy of the automaton, so it leaves matching to the parent.
         self.matcher = matcher if _start_method() == "fork" else None
         load_language_model()
+        # As a Celery worker parent does before forking: what exists now (the matcher, the
+        # language model) lives as long as the process, so collections need not traverse it,
+        # and the children's collections do not touch (and copy) the pages they share with us.
+        gc.collect()
+        gc.freeze()
         self._executor = self._start()
 
     def _start(self, processes: int | None = None) -> ProcessPoolExecutor:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from storage import feeds as feed_store
 from storage.models import utcnow
+from storage.wal import background_checkpoints
 from tasks.enrich import EntityMatcher
 from tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
 from worker.prepare_pool import PreparePool, prepare_processes
@@ -119,17 +120,19 @@ def run_once(
     with ExitStack() as stack:
         if pool is None and len(ids) > 1:
             pool = stack.enter_context(open_prepare_pool(runtime))
-        report = stack.enter_context(
-            progress(console or Console(stderr=True), "polling feeds", total=len(ids), unit="feeds")
-        )
+        # After the fork above: see storage/wal.py.
+        stack.enter_context(background_checkpoints(runtime.settings.database_url))
         submit, ahead = (pool.submit, pool.processes + 1) if pool else (prepare_here, 0)
-        for outcome in poll_feeds(runtime.context, ids, submit, ahead=ahead):
-            summary.add(outcome)
-            report.advance()
-    # No beat runs in embedded mode: re-publish stories whose profiles changed here instead.
-    window = timedelta(days=runtime.settings.profile_freshness_days)
-    summary.refreshed = refresh_profile_stories(runtime.context, window=window)
-    summary.published = publish_all(runtime)
+        with progress(
+            console or Console(stderr=True), "polling feeds", total=len(ids), unit="feeds"
+        ) as report:
+            for outcome in poll_feeds(runtime.context, ids, submit, ahead=ahead):
+                summary.add(outcome)
+                report.advance()
+        # No beat runs in embedded mode: re-publish stories whose profiles changed here instead.
+        window = timedelta(days=runtime.settings.profile_freshness_days)
+        summary.refreshed = refresh_profile_stories(runtime.context, window=window)
+        summary.published = publish_all(runtime)
     summary.seconds = time.perf_counter() - started
     return summary
 

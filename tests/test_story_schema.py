@@ -64,6 +64,26 @@ def test_story_id_is_stable_and_prefers_the_canonical_url() -> None:
     assert a == "2d061c86-9edc-550c-ab72-44095b7f39d8"
 
 
+@pytest.mark.parametrize(
+    ("canonical_url", "entry_key"),
+    [
+        ("https://x.org/a", "1"),
+        ("https://例え.jp/ニュース?q=ü", "g"),
+        (None, "tag:x.org,2026:\u00e9t\u00e9"),
+        (None, ""),
+        ("", "https://x.org/" + "z" * 3000),
+    ],
+)
+def test_story_id_is_uuid5_of_the_name(canonical_url: str | None, entry_key: str) -> None:
+    """story_id_for spells out uuid5: it must give exactly uuid.uuid5's answer."""
+    from tasks.publish.story import _STORY_NAMESPACE
+
+    name = f"url:{canonical_url}" if canonical_url else f"entry:https://f/feed\n{entry_key}"
+    expected = str(uuid.uuid5(_STORY_NAMESPACE, name))
+    got = story_id_for(canonical_url=canonical_url, feed_url="https://f/feed", entry_key=entry_key)
+    assert got == expected
+
+
 def test_datetimes_are_utc_with_z() -> None:
     plus2 = timezone(timedelta(hours=2))
     assert utc_iso(datetime(2026, 1, 1, 14, 0, tzinfo=plus2), field="f") == "2026-01-01T12:00:00Z"

@@ -21,6 +21,7 @@ from tasks.enrich import EntityMatcher
 from tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
 from worker.prepare_pool import PreparePool, prepare_processes
 from worker.progress import progress
+from worker.publisher import publishing_alongside
 from worker.runtime import Runtime
 
 log = logging.getLogger("newsworker.run")
@@ -81,22 +82,25 @@ class RunSummary:
         return {k: v for k, v in self.__dict__.items() if k != "outcomes"}
 
 
-def publish_all(runtime: Runtime) -> int:
-    """Relay the whole outbox to every sink; returns how many deliveries were sent."""
+def publish_once(runtime: Runtime) -> int:
+    """One relay pass over the due deliveries of every sink; returns how many were sent."""
     from tasks.publish.relay import publish_pending
 
+    report = publish_pending(
+        session_factory=runtime.session,
+        sinks=runtime.sinks,
+        batch_size=runtime.settings.publish_batch_size,
+        max_attempts=runtime.settings.webhook_max_attempts,
+    )
+    return report.sent
+
+
+def publish_all(runtime: Runtime) -> int:
+    """Relay the whole outbox to every sink; returns how many deliveries were sent."""
     sent = 0
-    while True:
-        report = publish_pending(
-            session_factory=runtime.session,
-            sinks=runtime.sinks,
-            batch_size=runtime.settings.publish_batch_size,
-            max_attempts=runtime.settings.webhook_max_attempts,
-        )
-        batch = report.sent
+    while batch := publish_once(runtime):
         sent += batch
-        if batch == 0:
-            return sent
+    return sent
 
 
 def run_once(
@@ -108,8 +112,9 @@ def run_once(
 ) -> RunSummary:
     """Poll every due (or, with all_feeds, every active) feed once, then publish everything.
 
-    Feeds are parsed and normalized in `pool`'s processes (or, without one, in a pool started
-    for this round when it has more than one feed) while this process stores earlier ones.
+    With more than one feed (and NEWSWORKER_PREPARE_PROCESSES not 0), feeds are parsed and
+    normalized in `pool`'s processes (or in a pool started for this round) while this process
+    stores earlier ones, and a publisher process relays stories as their feeds commit.
     """
     started = time.perf_counter()
     summary = RunSummary()
@@ -118,9 +123,16 @@ def run_once(
             session=session, now=utcnow(), limit=10_000_000, lease=LEASE, include_not_due=all_feeds
         )
     with ExitStack() as stack:
-        if pool is None and len(ids) > 1:
+        parallel = len(ids) > 1 and (
+            pool is not None or prepare_processes(runtime.settings.prepare_processes) > 0
+        )
+        # Forked first, before the prepare processes and the checkpoint thread exist.
+        publisher = (
+            stack.enter_context(publishing_alongside(runtime.settings)) if parallel else None
+        )
+        if pool is None and parallel:
             pool = stack.enter_context(open_prepare_pool(runtime))
-        # After the fork above: see storage/wal.py.
+        # After the forks above: see storage/wal.py.
         stack.enter_context(background_checkpoints(runtime.settings.database_url))
         submit, ahead = (pool.submit, pool.processes + 1) if pool else (prepare_here, 0)
         with progress(
@@ -132,7 +144,8 @@ def run_once(
         # No beat runs in embedded mode: re-publish stories whose profiles changed here instead.
         window = timedelta(days=runtime.settings.profile_freshness_days)
         summary.refreshed = refresh_profile_stories(runtime.context, window=window)
-        summary.published = publish_all(runtime)
+        summary.published = publisher.finish() if publisher else 0
+        summary.published += publish_all(runtime)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -67,7 +67,7 @@ DEFAULT_TRACKING_PARAMS = (
 INFERRED_TITLE_CHARS = 120
 # Part of every entry fingerprint: bump it when normalize_entry changes what it derives from an
 # entry, so entries seen before are normalized again on their feed's next poll.
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 _RAW_ENTRY_FIELDS = tuple(f.name for f in fields(RawEntry))
 
 
@@ -101,16 +101,29 @@ def entry_fingerprints(
     whose fingerprint was stored at the feed's last poll needs no normalizing: it is unchanged.
     """
     seed = repr((FINGERPRINT_VERSION, feed_url, feed_language, guid_unstable, policy))
-    seeded = hashlib.blake2b(seed.encode() + b"\x1f", digest_size=8)
+    seeded = hashlib.sha1(_framed(seed.encode("utf-8", "surrogatepass")), usedforsecurity=False)
     fingerprints: list[str] = []
     for entry in entries:
+        # Each field framed by its kind and length, so None, "" and values holding any byte
+        # stay distinct. Strings go in as they are (repr-ing a 3 KB body cost more than hashing
+        # it); datetimes and citation tuples by their repr, which is stable across processes.
+        parts: list[bytes] = []
+        for name in _RAW_ENTRY_FIELDS:
+            value = getattr(entry, name)
+            if value is None:
+                parts.append(b"n")
+            elif isinstance(value, str):
+                parts.append(b"s" + _framed(value.encode("utf-8", "surrogatepass")))
+            else:
+                parts.append(b"r" + _framed(repr(value).encode("utf-8", "surrogatepass")))
         digest = seeded.copy()
-        # Strings, datetimes and tuples of them: their repr is stable across processes. A tuple's
-        # repr runs in C; the dataclass's own __repr__ is Python, several times slower.
-        values = tuple(getattr(entry, name) for name in _RAW_ENTRY_FIELDS)
-        digest.update(repr(values).encode("utf-8", "surrogatepass"))
-        fingerprints.append(digest.hexdigest())
+        digest.update(b"".join(parts))
+        fingerprints.append(digest.hexdigest()[:16])
     return fingerprints
+
+
+def _framed(data: bytes) -> bytes:
+    return len(data).to_bytes(8, "little") + data
 
 
 def _first_paragraph(text: str) -> str:

@@ -456,7 +456,9 @@ def ingest_prepared(
     existing = article_store.articles_by_entry_key(
         session=session, feed_id=feed.id, entry_keys=[a.entry_key for a in articles]
     )
-    articles = _apply_guid_stability(ctx, session, feed, articles, existing)
+    # Canonical URL -> its first stored article, or None: looked up once for both uses below.
+    by_url: dict[str, ArticleRecord | None] = {}
+    articles = _apply_guid_stability(ctx, session, feed, articles, existing, by_url)
     fresh: list[Article] = []
     changed: list[tuple[Article, ArticleRecord]] = []
     for article in articles:
@@ -483,7 +485,7 @@ def ingest_prepared(
     writer = _StoryWriter(
         ctx, session, feed_ref, snapshots, matches, discovered_at, prepared.signatures
     )
-    writer.prefetch(fresh)
+    writer.prefetch(fresh, by_url)
     for article, row in changed:
         writer.update(article, row)
         outcome.updated += 1
@@ -502,18 +504,23 @@ def _apply_guid_stability(
     feed: Feed,
     articles: list[Article],
     existing: dict[str, ArticleRecord],
+    by_url: dict[str, ArticleRecord | None],
 ) -> list[Article]:
-    """Detect a feed whose GUIDs change every poll, and re-key its entries by canonical link."""
+    """Detect a feed whose GUIDs change every poll, and re-key its entries by canonical link.
+
+    Fills by_url with the canonical URLs it looked up (None for those not stored).
+    """
     if feed.guid_unstable:
         return articles
     unknown = [a for a in articles if a.entry_key not in existing and a.canonical_url and a.guid]
     if not unknown:
         return articles
     assert feed.id is not None
-    by_url = article_store.articles_by_canonical_url(
-        session=session, canonical_urls={a.canonical_url for a in unknown if a.canonical_url}
-    )
-    previous = {url: row.guid for url, row in by_url.items() if row.feed_id == feed.id and row.guid}
+    urls = {a.canonical_url for a in unknown if a.canonical_url}
+    found = article_store.articles_by_canonical_url(session=session, canonical_urls=urls)
+    by_url.update(dict.fromkeys(urls))
+    by_url.update(found)
+    previous = {url: row.guid for url, row in found.items() if row.feed_id == feed.id and row.guid}
     current = {a.canonical_url: a.guid for a in unknown if a.canonical_url and a.guid}
     if not guids_look_unstable(previous, current):
         return articles
@@ -524,7 +531,7 @@ def _apply_guid_stability(
     feed.guid_unstable = True
     rekeyed: list[Article] = []
     for article in articles:
-        row = by_url.get(article.canonical_url or "")
+        row = found.get(article.canonical_url or "")
         if article.entry_key not in existing and row is not None and row.feed_id == feed.id:
             # Keep the stored key so the article stays the same row and the same story.
             existing[row.entry_key] = row
@@ -600,14 +607,23 @@ class _StoryWriter:
         self._entity_rows: dict[tuple[str, str], str] = {}
         self._entities_replaced: set[str] = set()
 
-    def prefetch(self, fresh: Sequence[Article]) -> None:
-        """Look up the batch's canonical URLs and candidate stories in two queries."""
+    def prefetch(
+        self, fresh: Sequence[Article], by_url: Mapping[str, ArticleRecord | None]
+    ) -> None:
+        """Look up the batch's canonical URLs (those not in by_url) and candidate stories."""
         urls = {a.canonical_url for a in fresh if a.canonical_url}
         if self.ctx.dedupe_across_feeds and urls:
-            found = article_store.articles_by_canonical_url(
-                session=self.session, canonical_urls=urls
-            )
-            self._stored_urls = {url: row.story_id for url, row in found.items()}
+            found = dict(by_url)
+            missing = urls - by_url.keys()
+            if missing:
+                found.update(
+                    article_store.articles_by_canonical_url(
+                        session=self.session, canonical_urls=missing
+                    )
+                )
+            self._stored_urls = {
+                url: row.story_id for url in urls if (row := found.get(url)) is not None
+            }
         candidates = {
             story_id_for(
                 canonical_url=a.canonical_url, feed_url=self.feed.url, entry_key=a.entry_key

@@ -40,7 +40,7 @@ import feedparser
 from bench.corpus import generate_corpus
 from config.settings import load_settings
 from storage import feeds as feed_store
-from storage.db import dispose_engines, session_for
+from storage.db import close_engine, session_for
 from storage.migrate import upgrade
 from storage.profiles import import_profiles
 from tasks.normalize.language import detect_language
@@ -185,7 +185,9 @@ def run_pipeline(
     children_cpu = _children_cpu() - children_started
     lines = sum(1 for _ in (workdir / "stories.jsonl").open(encoding="utf-8"))
     set_runtime(None)
-    dispose_engines()
+    # Closed, not only dropped: open connections to deleted files kept their page caches, and
+    # each later pair forked a bigger process.
+    close_engine(settings.database_url)
     return {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,

@@ -105,6 +105,13 @@ def get_engine(database_url: str) -> Engine:
     return engine
 
 
+def close_engine(database_url: str) -> None:
+    """Close the process-wide engine for a URL and its connections (a database being dropped)."""
+    engine = _engines.pop(database_url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def dispose_engines() -> None:
     """Drop inherited pooled connections after a fork, without closing the parent's sockets."""
     for engine in _engines.values():

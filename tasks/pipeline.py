@@ -57,6 +57,10 @@ from tasks.schedule import (
 log = logging.getLogger("newsworker.pipeline")
 
 
+# An article row as the near-duplicate index holds it: id, story id, signature, discovered at.
+SignedRow = tuple[int, str, str, datetime]
+
+
 class RecentSignatures:
     """The process's LSH index over recent articles' signatures, refreshed by id deltas.
 
@@ -120,6 +124,26 @@ class RecentSignatures:
                 key, _ = self._order.popleft()
                 self._index.remove(key)
                 self._stories.pop(key, None)
+
+    def add_committed(self, rows: Sequence[SignedRow]) -> None:
+        """Index rows this process has just committed, so the next refresh need not read them.
+
+        The last id read moves past them only when their ids follow it without a gap: an id in
+        a gap may be another writer's, still uncommitted, and only a read can tell.
+        """
+        with self._lock:
+            if self._index is None or not rows:
+                return
+            ids = sorted(row[0] for row in rows)
+            follows = ids[0] == self._last_id + 1 and ids[-1] - ids[0] == len(ids) - 1
+            for row_id, story_id, signature, discovered_at in rows:
+                key = str(row_id)
+                if signature and key not in self._stories:
+                    self._index.add(key, signature)
+                    self._stories[key] = story_id
+                    self._order.append((key, discovered_at))
+            if follows:
+                self._last_id = ids[-1]
 
     def find(self, signature: str) -> str | None:
         """The story of the most similar indexed signature at or above the threshold."""
@@ -401,7 +425,7 @@ def _poll_locked(
         _record_failure(ctx, session, feed, e, outcome)
         return True
     _record_prepare_problems(ctx, session, feed, prepared, outcome)
-    ingest_prepared(ctx, session, feed, prepared, outcome, discovered_at=now)
+    inserted = ingest_prepared(ctx, session, feed, prepared, outcome, discovered_at=now)
     # Set after ingesting: set before, the feed row would be flushed by ingest's first query and
     # updated a second time at commit.
     feed.body_hash = result.body_hash
@@ -413,6 +437,8 @@ def _poll_locked(
     feed.entry_fingerprints = " ".join(prepared.fingerprints)
     _schedule_success(ctx, session, feed, result, prepared.entry_times, prepared.ttl_seconds)
     session.commit()
+    # Indexed now, not read back by the next batch's refresh (the rows this process just wrote).
+    ctx.recent_signatures.add_committed(inserted)
     return True
 
 
@@ -447,12 +473,15 @@ def ingest_prepared(
     outcome: PollOutcome,
     *,
     discovered_at: datetime,
-) -> None:
-    """De-duplicate, enrich and stage one feed's prepared articles (the caller commits)."""
+) -> list[SignedRow]:
+    """De-duplicate, enrich and stage one feed's prepared articles (the caller commits).
+
+    Returns the article rows it inserted, for RecentSignatures.add_committed after the commit.
+    """
     assert feed.id is not None
     articles = list(prepared.articles)
     if not articles:
-        return
+        return []
     existing = article_store.articles_by_entry_key(
         session=session, feed_id=feed.id, entry_keys=[a.entry_key for a in articles]
     )
@@ -471,7 +500,7 @@ def ingest_prepared(
             outcome.unchanged += 1
     if not fresh and not changed:
         metrics.ENTRIES.labels(outcome="unchanged").inc(outcome.unchanged)
-        return
+        return []
     matcher = ctx.matcher(session)
     to_enrich = fresh + [a for a, _ in changed]
     done = prepared.matches if prepared.matched_by == matcher.build_id else None
@@ -496,6 +525,7 @@ def ingest_prepared(
     outcome.entities += writer.entities_attached
     for name in ("new", "updated", "duplicate", "unchanged"):
         metrics.ENTRIES.labels(outcome=name).inc(getattr(outcome, name))
+    return writer.inserted
 
 
 def _apply_guid_stability(
@@ -584,6 +614,8 @@ class _StoryWriter:
         self.ctx, self.session, self.feed = ctx, session, feed
         self.snapshots, self.matches, self.discovered_at = snapshots, matches, discovered_at
         self.entities_attached = 0
+        # Article rows this batch inserted, for RecentSignatures.add_committed after the commit.
+        self.inserted: list[SignedRow] = []
         self._entities_counted = self._without_entities = 0
         self._batch_urls: dict[str, str] = {}
         # Rows of this uncommitted batch: the shared index only takes committed rows.
@@ -810,6 +842,10 @@ class _StoryWriter:
             for article, story_id, signature, _ in placed
         ]  # fmt: skip
         ids = article_store.insert_articles(session=self.session, feed_id=self.feed.id, rows=rows)
+        self.inserted.extend(
+            (row_id, story_id, signature, self.discovered_at)
+            for (_, story_id, signature, _), row_id in zip(placed, ids, strict=True)
+        )
         for (article, story_id, _, is_new), row_id in zip(placed, ids, strict=True):
             if not is_new:
                 existing = self._story(story_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -72,3 +72,36 @@ def test_a_hole_is_forgotten_after_its_time(session: Session) -> None:
     recent.refresh(session, since=since, threshold=0.5)
     recent.refresh(session, since=since, threshold=0.5)
     assert recent._holes == {}
+
+
+def _own_row(row_id: int) -> tuple[int, str, str, datetime]:
+    return (row_id, f"story-{row_id}", _sig(row_id), utcnow())
+
+
+def test_own_committed_rows_are_indexed_without_reading_them_back(session: Session) -> None:
+    feed = Feed(url="https://news.example.org/feed.xml")
+    session.add(feed)
+    session.commit()
+    assert feed.id is not None
+    recent = RecentSignatures()
+    since = utcnow() - timedelta(days=1)
+    _article(session, feed.id, 1)
+    recent.refresh(session, since=since, threshold=0.5)
+    # This process committed 2 and 3 right after 1: indexed at once, and the last id moves on.
+    for row_id in (2, 3):
+        _article(session, feed.id, row_id)
+    recent.add_committed([_own_row(2), _own_row(3)])
+    assert recent.find(_sig(3)) == "story-3"
+    assert recent._last_id == 3
+    # 5 and 6 leave a gap (4: another writer's, maybe not committed yet): the last id read
+    # stays, so the next refresh still reads 4.
+    for row_id in (5, 6):
+        _article(session, feed.id, row_id)
+    recent.add_committed([_own_row(5), _own_row(6)])
+    assert recent.find(_sig(6)) == "story-6"
+    assert recent._last_id == 3
+    _article(session, feed.id, 4)
+    recent.refresh(session, since=since, threshold=0.5)
+    assert recent.find(_sig(4)) == "story-4"
+    assert recent._last_id == 6
+    assert len(recent._index or ()) == 6

@@ -13,6 +13,7 @@ that one too is recorded as the feed's ParseError.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import multiprocessing
@@ -45,11 +46,30 @@ def prepare_processes(configured: int | None) -> int:
 _child_matcher: EntityMatcher | None = None
 
 
+def die_with_parent() -> None:
+    """In a helper process: ignore Ctrl-C (the parent stops it) and end when the parent dies.
+
+    Ctrl-C reaches the whole process group, and the parent stops its helpers in order. A parent
+    killed outright (SIGKILL, the OOM killer) would otherwise leave them running: on Linux the
+    kernel sends them SIGTERM instead.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # `newsworker run` handles SIGTERM by finishing its round; a helper just ends.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _child_start(matcher: EntityMatcher | None = None) -> None:
     global _child_matcher  # noqa: PLW0603  (set once, as the process starts)
     _child_matcher = matcher
-    # Ctrl-C reaches the whole process group: the parent stops the run and then its children.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     load_language_model()
 
 

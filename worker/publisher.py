@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,11 +78,11 @@ def publishing_alongside(settings: Settings) -> Iterator[Publisher | None]:
 
 def _publish_until_stopped(settings: Settings, stop: Event, sent: Synchronized[int]) -> None:
     from storage.db import dispose_engines
+    from worker.prepare_pool import die_with_parent
     from worker.running import publish_all, publish_once
     from worker.runtime import build_runtime
 
-    # Ctrl-C reaches the whole process group: the parent stops the round and then this.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     dispose_engines()  # the parent's pooled connections are the parent's
     runtime = build_runtime(settings)
     batch_size = settings.publish_batch_size

@@ -33,6 +33,7 @@ from tasks.prepare import PreparedFeed, PrepareJob, prepare_feed
 log = logging.getLogger("newsworker.prepare")
 
 MAX_AUTO_PROCESSES = 4
+_PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when its parent dies
 
 
 def prepare_processes(configured: int | None) -> int:
@@ -61,9 +62,6 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() == 1:  # the parent died before prctl took effect
             os._exit(0)
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _child_start(matcher: EntityMatcher | None = None) -> None:

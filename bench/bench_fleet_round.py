@@ -175,7 +175,9 @@ def fleet_round(
     return seconds, dispatched
 
 
-def eager_runtime(database_url: str, jsonl_path: Path, stream_name: str) -> Runtime:
+def eager_runtime(
+    database_url: str, jsonl_path: Path, stream_name: str, prepare_processes: int | None = None
+) -> Runtime:
     """This process's runtime as the benches' workers get it: Redis db 9, no budget on 127.0.0.1."""
     settings = load_settings(
         database_url=database_url,
@@ -185,6 +187,7 @@ def eager_runtime(database_url: str, jsonl_path: Path, stream_name: str) -> Runt
         jsonl_path=jsonl_path,
         allow_private_addresses=True,
         host_requests_per_second_overrides={"127.0.0.1": 100000},
+        prepare_processes=prepare_processes,
     )
     runtime = build_runtime(settings)
     set_runtime(runtime)

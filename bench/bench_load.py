@@ -12,8 +12,9 @@ of its own (dropped after) and Redis db 9 (flushed):
 
 - fleet: a real `newsworker worker --concurrency 2` (prefork: 2 children), `newsworker dispatch
   --all`; stories/s = stories on the Redis Stream / seconds from the dispatch to the last one;
-- eager: `run_once(all_feeds=True)` in this process (the `newsworker run --once --all` path),
-  same database kind, same stream sink; stories/s = published stories / seconds.
+- eager: `run_once(all_feeds=True)` from this process (the `newsworker run --once --all` path,
+  with its prepare and publisher processes; `--eager-prepare-processes 0` keeps it in one
+  process), same database kind, same stream sink; stories/s = published stories / seconds.
 
 Then the ratio fleet/eager (target >= 0.85), and the RSS / PSS / USS of each worker child from
 /proc/<pid>/smaps_rollup after the run (target < 512 MB per child).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -225,16 +227,32 @@ def fleet_side(
             "ready_seconds": ready, "cpu": cpu, "audit": counts}  # fmt: skip
 
 
-def eager_side(workdir: Path, profiles: Path, urls: list[str]) -> dict[str, Any]:
-    """`run_once(all_feeds=True)` in this process over the same corpus and sinks."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def eager_side(
+    workdir: Path, profiles: Path, urls: list[str], prepare_processes: int | None
+) -> dict[str, Any]:
+    """`run_once(all_feeds=True)` from this process over the same corpus and sinks.
+
+    As `newsworker run` does it: with NEWSWORKER_PREPARE_PROCESSES prepare processes (None: the
+    setting's default, CPUs - 1) and a publisher process; 0 keeps the whole round in this one.
+    """
     with postgres_schema() as database_url, redis_db9():
         prepare(database_url, workdir, profiles, urls)
-        runtime = eager_runtime(database_url, workdir / "eager.jsonl", STREAM)
+        runtime = eager_runtime(
+            database_url, workdir / "eager.jsonl", STREAM, prepare_processes=prepare_processes
+        )
         with runtime.session() as session:
             runtime.matchers.get(session)  # a worker builds it before forking, outside the run
+        children_before = _children_cpu()
         started, cpu_started = time.perf_counter(), time.process_time()
         summary = run_once(runtime, all_feeds=True)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        # Its prepare and publisher processes are reaped by the end of the round: counted too.
+        cpu += _children_cpu() - children_before
         set_runtime(None)
         dispose_engines()
         counts = audit(database_url)
@@ -255,6 +273,12 @@ def main() -> None:
         type=int,
         default=2,
         help="pool children (1: Celery's cost without contention)",
+    )
+    parser.add_argument(
+        "--eager-prepare-processes",
+        type=int,
+        default=None,
+        help="the eager round's NEWSWORKER_PREPARE_PROCESSES (default CPUs - 1; 0: one process)",
     )
     args = parser.parse_args()
     if args.quick:
@@ -278,7 +302,9 @@ def main() -> None:
             eager = None
             if not args.skip_eager:
                 print("eager side", flush=True)
-                eager = eager_side(workdir, workdir / "profiles.jsonl", urls)
+                eager = eager_side(
+                    workdir, workdir / "profiles.jsonl", urls, args.eager_prepare_processes
+                )
     fleet_rate = float(fleet["stories"]) / float(fleet["seconds"])  # type: ignore[arg-type]
     pool = f"1 worker, {args.concurrency} children"
     print(f"fleet ({pool}, PostgreSQL, Redis): {fleet['stories']} stories in "
@@ -286,13 +312,18 @@ def main() -> None:
           f"(worker ready after {fleet['ready_seconds']:.1f} s)")  # fmt: skip
     if eager is not None:
         eager_rate = eager["stories"] / eager["seconds"]
-        print(f"eager (run_once --all, 1 process, PostgreSQL, Redis): {eager['stories']:.0f} "
+        shape = (
+            "1 process"
+            if args.eager_prepare_processes == 0
+            else "prepare and publisher processes beside it"
+        )
+        print(f"eager (run_once --all, {shape}, PostgreSQL, Redis): {eager['stories']:.0f} "
               f"stories in {eager['seconds']:.1f} s = {eager_rate:.0f} stories/s")  # fmt: skip
         print(f"ratio fleet/eager: {fleet_rate / eager_rate:.2f}  (target >= 0.85)")
         fleet_cpu = float(fleet["stories"]) / float(fleet["cpu"])  # type: ignore[arg-type]
         eager_cpu = eager["stories"] / eager["cpu"]
         ratio = fleet_cpu / eager_cpu
-        print(f"stories per CPU second (worker children / eager process, database and Redis "
+        print(f"stories per CPU second (worker children / eager processes, database and Redis "
               f"excluded): {fleet_cpu:.0f} / {eager_cpu:.0f} = {ratio:.2f}")  # fmt: skip
     parent = fleet["parent"]
     print(f"worker parent: RSS {parent['rss']:.0f} MB, PSS {parent['pss']:.0f} MB")  # type: ignore[index]

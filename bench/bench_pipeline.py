@@ -139,6 +139,20 @@ def time_feedparser(bodies: list[bytes]) -> tuple[float, float, int]:
     return time.perf_counter() - started, time.process_time() - cpu_started, entries
 
 
+def seed_store(
+    database_url: str, bodies: list[bytes], rows: list[dict[str, object]], workdir: Path
+) -> None:
+    """Migrate the store, import the profiles, and add each body as a file:// feed in workdir."""
+    upgrade(database_url)
+    with session_for(database_url) as session:
+        import_profiles(session=session, lines=profile_lines(rows))
+        for number, body in enumerate(bodies):
+            path = workdir / f"feed-{number}.xml"
+            path.write_bytes(body)
+            feed_store.add_feed(session=session, url=path.as_uri())
+        session.commit()
+
+
 def run_pipeline(
     bodies: list[bytes],
     rows: list[dict[str, object]],
@@ -155,14 +169,7 @@ def run_pipeline(
         allow_file_urls=True,
         allow_private_addresses=True,
     )
-    upgrade(settings.database_url)
-    with session_for(settings.database_url) as session:
-        import_profiles(session=session, lines=profile_lines(rows))
-        for number, body in enumerate(bodies):
-            path = workdir / f"feed-{number}.xml"
-            path.write_bytes(body)
-            feed_store.add_feed(session=session, url=path.as_uri())
-        session.commit()
+    seed_store(settings.database_url, bodies, rows, workdir)
     runtime = build_runtime(settings)
     set_runtime(runtime)
     with runtime.session() as session:

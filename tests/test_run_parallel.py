@@ -18,13 +18,9 @@ import pytest
 from rich.console import Console
 
 import worker.prepare_pool as prepare_pool
-from bench.bench_pipeline import mention_profiles, profile_lines, synthetic_profile_rows
+from bench.bench_pipeline import mention_profiles, seed_store, synthetic_profile_rows
 from bench.corpus import generate_corpus
 from config.settings import Settings, load_settings
-from storage import feeds as feed_store
-from storage.db import session_for
-from storage.migrate import upgrade
-from storage.profiles import import_profiles
 from tasks.errors import ParseError
 from tasks.prepare import PreparedFeed, PrepareJob
 from worker.prepare_pool import PreparePool
@@ -46,14 +42,8 @@ def _round(tmp_path: Path, name: str, processes: int) -> tuple[RunSummary, list[
         allow_private_addresses=True,
         prepare_processes=processes,
     )
-    upgrade(settings.database_url)
-    with session_for(settings.database_url) as session:
-        import_profiles(session=session, lines=profile_lines(PROFILES))
-        for number, body in enumerate(BODIES):
-            path = tmp_path / f"feed-{number}.xml"
-            path.write_bytes(body)
-            feed_store.add_feed(session=session, url=path.as_uri())
-        session.commit()
+    # Both rounds read the same feed files: story ids and sources name the feed URL.
+    seed_store(settings.database_url, BODIES, PROFILES, tmp_path)
     runtime = build_runtime(settings)
     set_runtime(runtime)
     try:

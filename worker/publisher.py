@@ -68,12 +68,8 @@ def publishing_alongside(settings: Settings) -> Iterator[Publisher | None]:
     try:
         yield publisher
     finally:
-        if process.is_alive():
-            stop.set()
-            process.join(STOP_TIMEOUT_SECONDS)
-            if process.is_alive():
-                process.terminate()
-                process.join()
+        if process.is_alive():  # the round ended early (an error, Ctrl-C): stop it all the same
+            publisher.finish()
 
 
 def _publish_until_stopped(settings: Settings, stop: Event, sent: Synchronized[int]) -> None:

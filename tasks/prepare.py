@@ -1,4 +1,4 @@
-"""The prepare step of a poll: parse -> fingerprint -> normalize -> sign, on data alone.
+"""The prepare step of a poll: parse -> fingerprint -> normalize -> sign -> match, on data alone.
 
 Everything here is pure: a PrepareJob (the fetched body and the feed's state) in, a PreparedFeed
 out, no session, broker or network. That is what lets `newsworker run` hand it to other
@@ -42,7 +42,7 @@ class PrepareJob:
 
 @dataclass(frozen=True, slots=True)
 class PreparedFeed:
-    """A parsed feed's metadata and its new or changed entries, normalized and signed."""
+    """A parsed feed's metadata and its new or changed entries, normalized, signed, matched."""
 
     title: str | None
     link: str | None

@@ -258,20 +258,17 @@ class EntityMatcher:
         Each is (-folded_length, folded_start, pattern, start, end); start and end index text.
         """
         folded = fold_ascii(text)
+        offsets: list[int] | None = None
         if folded is not None:
             found = self._automaton.find_matches_as_indexes(b" " + folded + b" ", overlapping=True)
-            # Tuples lead with (-length, start) so a plain sort puts the longest, leftmost first.
-            spans = [
-                (start + 2 - end, start, pattern, start, end - 2) for pattern, start, end in found
-            ]
-            spans.sort()
-            return spans
-        folded_text, offsets = fold_beyond_ascii(text)
-        padded = f" {folded_text} "
-        haystack = padded.encode()
-        found = self._automaton.find_matches_as_indexes(haystack, overlapping=True)
-        if len(haystack) != len(padded) and found:
-            found = _char_offsets(haystack, found)
+        else:
+            folded_text, offsets = fold_beyond_ascii(text)
+            padded = f" {folded_text} "
+            haystack = padded.encode()
+            found = self._automaton.find_matches_as_indexes(haystack, overlapping=True)
+            if len(haystack) != len(padded) and found:
+                found = _char_offsets(haystack, found)
+        # Tuples lead with (-length, start) so a plain sort puts the longest, leftmost first.
         if offsets is None:
             spans = [
                 (start + 2 - end, start, pattern, start, end - 2) for pattern, start, end in found

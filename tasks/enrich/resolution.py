@@ -160,13 +160,25 @@ class _Resolver:
         self.full_names: list[tuple[int, int, int]] = []
 
     def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
+        self.attach_span(profile, candidate.start, candidate.end, confidence)
+
+    def attach_span(self, profile: int, start: int, end: int, confidence: float) -> None:
+        """Add [start, end) to the profile's spans, at least at this confidence."""
         spans = self.spans.get(profile)
         if spans is None:
-            self.spans[profile] = [(candidate.start, candidate.end)]
+            self.spans[profile] = [(start, end)]
             self.confidence[profile] = confidence
             return
-        spans.append((candidate.start, candidate.end))
+        spans.append((start, end))
         self.confidence[profile] = max(self.confidence[profile], confidence)
+
+    def anchor(self, profile: int, start: int) -> None:
+        """Record a full mention at start: short forms of the profile may refer to it."""
+        anchors = self.anchors.get(profile)
+        if anchors is None:
+            self.anchors[profile] = [start]
+        else:
+            anchors.append(start)
 
     def select(self, raw: list[tuple[int, int, int, int, int]]) -> list[Candidate]:
         """Take the longest valid spans, no two overlapping; return them in text order.
@@ -235,20 +247,9 @@ class _Resolver:
 
     def attach_full_names(self) -> None:
         """Enter the full names select attached in the confidence, span and anchor maps."""
-        spans_of, confidence_of, anchors_of = self.spans, self.confidence, self.anchors
         for start, end, profile in self.full_names:
-            spans = spans_of.get(profile)
-            if spans is None:
-                spans_of[profile] = [(start, end)]
-                confidence_of[profile] = CONFIDENCE_FULL_NAME
-            else:
-                spans.append((start, end))
-                confidence_of[profile] = max(confidence_of[profile], CONFIDENCE_FULL_NAME)
-            anchors = anchors_of.get(profile)
-            if anchors is None:
-                anchors_of[profile] = [start]
-            else:
-                anchors.append(start)
+            self.attach_span(profile, start, end, CONFIDENCE_FULL_NAME)
+            self.anchor(profile, start)
 
     def full_name_results(self) -> list[EntityMatch]:
         """results() when select attached nothing but full names, all at one confidence."""
@@ -271,7 +272,6 @@ class _Resolver:
     def full_mentions(self, spans: Sequence[Candidate]) -> list[tuple[Candidate, int]]:
         """Attach unambiguous full names and aliases; return the risky ones for later."""
         deferred: list[tuple[Candidate, int]] = []
-        anchors_of = self.anchors
         for candidate in spans:
             entries = candidate.entries
             if len(entries) == 1:
@@ -280,10 +280,7 @@ class _Resolver:
                     # The common case, a multi-word full name: attach it at once.
                     profile = entry.profile
                     self.attach(profile, candidate, CONFIDENCE_FULL_NAME)
-                    if profile in anchors_of:
-                        anchors_of[profile].append(candidate.start)
-                    else:
-                        anchors_of[profile] = [candidate.start]
+                    self.anchor(profile, candidate.start)
                     continue
                 if entry.kind == KIND_SHORT:
                     self.short_only.append(candidate)
@@ -313,11 +310,7 @@ class _Resolver:
                 continue
             confidence = CONFIDENCE_FULL_NAME if entry.token_count > 1 else CONFIDENCE_SINGLE_ALIAS
             self.attach(profiles[0], candidate, confidence)
-            anchors = anchors_of.get(profiles[0])
-            if anchors is None:
-                anchors_of[profiles[0]] = [candidate.start]
-            else:
-                anchors.append(candidate.start)
+            self.anchor(profiles[0], candidate.start)
         return deferred
 
     def deferred_mentions(self, deferred: Sequence[tuple[Candidate, int]]) -> None:
@@ -325,7 +318,7 @@ class _Resolver:
         for candidate, profile in deferred:
             if profile in self.anchors or has_name_evidence(self.text, candidate):
                 self.attach(profile, candidate, CONFIDENCE_SINGLE_ALIAS - 0.1)
-                self.anchors.setdefault(profile, []).append(candidate.start)
+                self.anchor(profile, candidate.start)
 
     def short_mentions(self) -> None:
         """Surnames and short forms: coreference first, then distinctive names, then cues."""

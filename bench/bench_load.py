@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,7 @@ from bench.bench_fleet_round import (
     register_feeds,
 )
 from bench.bench_matcher_scale import synthetic_profiles
-from bench.bench_pipeline import mention_profiles
+from bench.bench_pipeline import children_cpu_seconds, mention_profiles
 from bench.corpus import generate_corpus
 from storage.db import dispose_engines, session_for
 from storage.models import utcnow
@@ -227,11 +226,6 @@ def fleet_side(
             "ready_seconds": ready, "cpu": cpu, "audit": counts}  # fmt: skip
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def eager_side(
     workdir: Path, profiles: Path, urls: list[str], prepare_processes: int | None
 ) -> dict[str, Any]:
@@ -247,12 +241,12 @@ def eager_side(
         )
         with runtime.session() as session:
             runtime.matchers.get(session)  # a worker builds it before forking, outside the run
-        children_before = _children_cpu()
+        children_before = children_cpu_seconds()
         started, cpu_started = time.perf_counter(), time.process_time()
         summary = run_once(runtime, all_feeds=True)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         # Its prepare and publisher processes are reaped by the end of the round: counted too.
-        cpu += _children_cpu() - children_before
+        cpu += children_cpu_seconds() - children_before
         set_runtime(None)
         dispose_engines()
         counts = audit(database_url)

@@ -127,7 +127,8 @@ def mention_profiles(
     return [re.sub(re.escape(CONTENT_START), lead, b.decode()).encode() for b in bodies]
 
 
-def _children_cpu() -> float:
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's children that have ended and been reaped."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -179,7 +180,7 @@ def run_pipeline(
     # A worker loads the language model once per process too (about 1-4 s): not per run.
     detect_language("warm up the language model once, as a worker process does at its start")
     profiler = cProfile.Profile() if profile_out else None
-    children_started = _children_cpu()
+    children_started = children_cpu_seconds()
     started, cpu_started = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
@@ -189,7 +190,7 @@ def run_pipeline(
         profiler.dump_stats(profile_out)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     # The prepare processes are reaped when run_once closes its pool: their CPU counts here.
-    children_cpu = _children_cpu() - children_started
+    children_cpu = children_cpu_seconds() - children_started
     lines = sum(1 for _ in (workdir / "stories.jsonl").open(encoding="utf-8"))
     set_runtime(None)
     # Closed, not only dropped: open connections to deleted files kept their page caches, and

@@ -2,7 +2,9 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY newsworker ./newsworker
 COPY config ./config
+COPY stages ./stages
 COPY storage ./storage
 COPY tasks ./tasks
 COPY worker ./worker

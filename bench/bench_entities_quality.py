@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.enrich import (
+from newsworker.stages.enrich import (
     EnrichPolicy,
     EntityMatcher,
     ProfilePolicy,

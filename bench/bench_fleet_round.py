@@ -33,12 +33,12 @@ import redis
 from sqlalchemy import text
 from sqlmodel import func, select
 
-from config.settings import load_settings
-from storage.db import create_db_engine, dispose_engines, session_for
-from storage.models import ArticleRecord, Feed, utcnow
+from newsworker.config.settings import load_settings
+from newsworker.storage.db import create_db_engine, dispose_engines, session_for
+from newsworker.storage.models import ArticleRecord, Feed, utcnow
+from newsworker.tasks.runtime import Runtime, build_runtime, set_runtime
+from newsworker.worker.running import run_once
 from tests.support.fleet import child_pids, fleet_env, run_cli, start_worker, wait_for
-from worker.running import run_once
-from worker.runtime import Runtime, build_runtime, set_runtime
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/9"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage.migrate import upgrade
-from worker.health import HealthTargets, run_health_checks
+from newsworker.storage.migrate import upgrade
+from newsworker.worker.health import HealthTargets, run_health_checks
 
 
 def main() -> None:

@@ -53,11 +53,11 @@ from bench.bench_fleet_round import (
 from bench.bench_matcher_scale import synthetic_profiles
 from bench.bench_pipeline import children_cpu_seconds, mention_profiles
 from bench.corpus import generate_corpus
-from storage.db import dispose_engines, session_for
-from storage.models import utcnow
+from newsworker.storage.db import dispose_engines, session_for
+from newsworker.storage.models import utcnow
+from newsworker.tasks.runtime import set_runtime
+from newsworker.worker.running import run_once
 from tests.support.fleet import child_pids, run_cli, start_worker, wait_for
-from worker.running import run_once
-from worker.runtime import set_runtime
 
 STREAM = "bench:stories"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.enrich import EntityMatcher, MatchableProfile
+from newsworker.stages.enrich import EntityMatcher, MatchableProfile
 
 
 def words(text: str) -> list[str]:
@@ -228,9 +228,9 @@ def bench_import(count: int, database_url: str) -> None:
 
     from sqlmodel import Session, SQLModel
 
-    import storage.models  # noqa: F401  (registers the tables)
-    from storage.db import create_db_engine
-    from storage.profiles import import_profiles
+    import newsworker.storage.models  # noqa: F401  (registers the tables)
+    from newsworker.storage.db import create_db_engine
+    from newsworker.storage.profiles import import_profiles
 
     profiles = synthetic_profiles(count * 4)[:count]
     lines = [

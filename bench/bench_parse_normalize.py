@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import feedparser
 
 from bench.corpus import generate_corpus
-from tasks.normalize import NormalizePolicy, normalize_entry, text_signature
-from tasks.parse import parse_feed
+from newsworker.stages.normalize import NormalizePolicy, normalize_entry, text_signature
+from newsworker.stages.parse import parse_feed
 
 FEED_URL = "https://news.example.com/feed.xml"
 CONTENT_TYPE = "application/rss+xml; charset=utf-8"

@@ -4,19 +4,18 @@ Run from the repo root:
     .venv/bin/python bench/bench_pipeline.py [--repeat 3] [--entries 10000] [--profiles 10000]
 
 (a) default `feedparser.parse` on every feed body of a `bench/corpus.py` corpus;
-(b) our whole eager pipeline on the same bodies, on SQLite: `worker.running.run_once` over
-file:// feeds, as `newsworker run --once` runs it: read, parse, normalize, dedupe, enrich against
-the profiles, store the articles, stories and outbox, and publish every story to the JSON Lines
-sink. Parse, normalize and entity matching run in NEWSWORKER_PREPARE_PROCESSES processes (by
-default one fewer than the CPUs) and a publisher process relays stories as feeds commit, while
-the main process stores feeds in order.
-Prints both times and the ratio (a)/(b) for --repeat alternating pairs, then the median ratio;
-the target is >= 1.25. It also prints the ratio by CPU time of all of (b)'s processes, which says
-what the pipeline costs rather than how long it takes. The entity matcher is built before the
-timed run (a worker builds it once at start) and its build time is printed apart.
-`--profile-out FILE` writes a cProfile of (b)'s main process. `--postgres` runs (b) on
-PostgreSQL instead (the fleet's database, in a schema of its own; the target is for SQLite).
-"""
+(b) our whole eager pipeline on the same bodies, on SQLite: `newsworker.worker.running.run_once`
+over file:// feeds, as `newsworker run --once` runs it: read, parse, normalize, dedupe, enrich
+against the profiles, store the articles, stories and outbox, and publish every story to the JSON
+Lines sink. Parse, normalize and entity matching run in NEWSWORKER_PREPARE_PROCESSES processes (by
+default one fewer than the CPUs) and a publisher process relays stories as feeds commit, while the
+main process stores feeds in order. Prints both times and the ratio (a)/(b) for --repeat
+alternating pairs, then the median ratio; the target is >= 1.25. It also prints the ratio by CPU
+time of all of (b)'s processes, which says what the pipeline costs rather than how long it takes.
+The entity matcher is built before the timed run (a worker builds it once at start) and its build
+time is printed apart. `--profile-out FILE` writes a cProfile of (b)'s main process. `--postgres`
+runs (b) on PostgreSQL instead (the fleet's database, in a schema of its own; the target is for
+SQLite)."""
 
 from __future__ import annotations
 
@@ -38,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import feedparser
 
 from bench.corpus import generate_corpus
-from config.settings import load_settings
-from storage import feeds as feed_store
-from storage.db import close_engine, session_for
-from storage.migrate import upgrade
-from storage.profiles import import_profiles
-from tasks.normalize.language import detect_language
-from worker.running import run_once
-from worker.runtime import build_runtime, set_runtime
+from newsworker.config.settings import load_settings
+from newsworker.stages.normalize.language import detect_language
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.db import close_engine, session_for
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.profiles import import_profiles
+from newsworker.tasks.runtime import build_runtime, set_runtime
+from newsworker.worker.running import run_once
 
 GIVEN = "Amara Bruno Chen Dalia Emil Farah Goran Hana Ivo Jana Kofi Lena Mateo Nadia Omar Petra"
 FAMILY = "Okafor Lindqvist Moreau Tanaka Novak Haddad Silva Kowalski Brennan Castellano Ibsen"

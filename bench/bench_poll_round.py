@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.fetch import Fetcher, FetchPolicy
-from tasks.records import FetchResult
+from newsworker.stages.fetch import Fetcher, FetchPolicy
+from newsworker.stages.records import FetchResult
 
 
 def start_server(changed_every: int) -> tuple[subprocess.Popen[str], int]:
@@ -70,10 +70,10 @@ def pipeline_round(feeds: int, database_url: str | None) -> None:
     import tempfile
 
     from bench.bench_fleet_round import eager_runtime, redis_db9, register_feeds
-    from storage.db import dispose_engines
-    from storage.migrate import upgrade
-    from worker.running import run_once
-    from worker.runtime import set_runtime
+    from newsworker.storage.db import dispose_engines
+    from newsworker.storage.migrate import upgrade
+    from newsworker.tasks.runtime import set_runtime
+    from newsworker.worker.running import run_once
 
     server, port = start_server(changed_every=10 * feeds)  # feed 0 only changes
     try:

@@ -30,11 +30,11 @@ from sqlmodel import Session, SQLModel, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage.db import create_db_engine
-from storage.models import OutboxEvent
-from storage.outbox import enqueue_story_event
-from tasks.publish.relay import publish_pending
-from tasks.publish.sinks import RedisStreamSink
+from newsworker.stages.publish.sinks import RedisStreamSink
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.models import OutboxEvent
+from newsworker.storage.outbox import enqueue_story_event
+from newsworker.tasks.relay import publish_pending
 from tests.support.schema import example_story
 
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# The normalizer owns the default list; settings only let ops replace it.
-from tasks.normalize import DEFAULT_TRACKING_PARAMS
+from newsworker import __version__
+from newsworker.config.defaults import DEFAULT_TRACKING_PARAMS
 
 
 class WebhookTarget(BaseModel):
@@ -164,8 +164,6 @@ class Settings(BaseSettings):
     @property
     def user_agent(self) -> str:
         """The User-Agent every request sends."""
-        from worker import __version__
-
         return f"newsworker/{__version__} (+{self.user_agent_contact_url})"
 
 

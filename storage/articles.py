@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlmodel import Session, col, select
 
-from storage.models import ArticleRecord, Story
+from newsworker.storage.models import ArticleRecord, Story
 
 
 def articles_by_entry_key(

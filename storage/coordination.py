@@ -17,8 +17,8 @@ from typing import Any, cast
 
 import redis
 
-from tasks.errors import BlockedURL
-from tasks.schedule import is_probable_outage
+from newsworker.stages.errors import BlockedURL
+from newsworker.stages.schedule import is_probable_outage
 
 KEY_PREFIX = "newsworker"
 _CANARY_PROBE = "canary-probe"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from storage.models import Feed, FeedErrorRecord, FeedStatus, utcnow
+from newsworker.storage.models import Feed, FeedErrorRecord, FeedStatus, utcnow
 
 
 class FeedNotFound(LookupError):

@@ -6,7 +6,6 @@ so an event is written in the same transaction as the article it describes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,26 +15,8 @@ from sqlalchemy import Insert, Table, Text, bindparam, cast, func, insert, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.models import Delivery, DeliveryStatus, OutboxEvent, Story
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEventData:
-    """One outbox event as sinks see it: the payload is the stored JSON text, sent as is."""
-
-    id: int
-    story_id: str
-    revision: int
-    event: str
-    idempotency_key: str
-    payload_json: str
-    created_at: datetime
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        """The payload decoded."""
-        decoded: dict[str, Any] = json.loads(self.payload_json)
-        return decoded
+from newsworker.stages.records import OutboxEventData
+from newsworker.storage.models import Delivery, DeliveryStatus, OutboxEvent, Story
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,9 @@ from typing import Any, Literal
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlmodel import Session, col
 
-from storage.models import EntityProfile, StoreState, StoryEntity, utcnow
-from tasks.enrich.matcher import EntityMatcher, MatchableProfile
-from tasks.enrich.policy import EnrichPolicy
-from tasks.enrich.profiles import (
+from newsworker.stages.enrich.matcher import EntityMatcher, MatchableProfile
+from newsworker.stages.enrich.policy import EnrichPolicy
+from newsworker.stages.enrich.profiles import (
     ProfileInput,
     ProfilePolicy,
     normalize_profile,
@@ -23,7 +22,8 @@ from tasks.enrich.profiles import (
     read_profile_lines,
     source_to_dict,
 )
-from tasks.records import ProfileSnapshot, ProfileSource
+from newsworker.stages.records import ProfileSnapshot, ProfileSource
+from newsworker.storage.models import EntityProfile, StoreState, StoryEntity, utcnow
 
 PROFILES_VERSION_KEY = "profiles_version"
 # Characters of each summary read to derive cue words for the matcher (not whole summaries).
@@ -362,7 +362,7 @@ def stories_to_refresh(*, session: Session, since: datetime) -> list[str]:
 
     These are the recent stories to re-publish as `event: updated` (the freshness window).
     """
-    from storage.models import Story
+    from newsworker.storage.models import Story
 
     query = (
         select(col(StoryEntity.story_id))

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Delete, and_, delete, exists, not_, select
 from sqlmodel import Session, col
 
-from storage.models import (
+from newsworker.storage.models import (
     ArticleRecord,
     Delivery,
     DeliveryStatus,

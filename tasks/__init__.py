@@ -1,0 +1,1 @@
+"""The Celery tasks and the pipeline that runs the stages against the store."""

@@ -21,23 +21,16 @@ from urllib.parse import urlsplit
 from sqlalchemy import Table, delete, insert
 from sqlmodel import Session, SQLModel, col, select
 
-from storage import articles as article_store
-from storage import feeds as feed_store
-from storage import outbox
-from storage.coordination import PollSlot
-from storage.models import ArticleRecord, Feed, FeedStatus, Story, StoryEntity, utcnow
-from storage.profiles import load_snapshots, stories_to_refresh
-from tasks import metrics
-from tasks.enrich import EnrichPolicy, EntityMatcher, attach_profiles, render_story
-from tasks.errors import FetchError, IngestError, ParseError, RateLimited
-from tasks.normalize import (
+from newsworker.stages.enrich import EnrichPolicy, EntityMatcher, attach_profiles, render_story
+from newsworker.stages.errors import FetchError, IngestError, ParseError, RateLimited
+from newsworker.stages.normalize import (
     NormalizePolicy,
     guids_look_unstable,
 )
-from tasks.normalize.near_duplicates import NearDuplicateIndex, text_signature
-from tasks.prepare import PreparedFeed, PrepareJob, prepare_feed
-from tasks.publish import build_story, story_id_for
-from tasks.records import (
+from newsworker.stages.normalize.near_duplicates import NearDuplicateIndex, text_signature
+from newsworker.stages.prepare import PreparedFeed, PrepareJob, prepare_feed
+from newsworker.stages.publish import build_story, story_id_for
+from newsworker.stages.records import (
     Article,
     AttachedEntity,
     Citation,
@@ -45,7 +38,7 @@ from tasks.records import (
     FetchResult,
     ProfileSnapshot,
 )
-from tasks.schedule import (
+from newsworker.stages.schedule import (
     MAX_HINT_SECONDS,
     SchedulePolicy,
     interval_from_history,
@@ -53,6 +46,13 @@ from tasks.schedule import (
     next_redirect_state,
     plan_after_error,
 )
+from newsworker.storage import articles as article_store
+from newsworker.storage import feeds as feed_store
+from newsworker.storage import outbox
+from newsworker.storage.coordination import PollSlot
+from newsworker.storage.models import ArticleRecord, Feed, FeedStatus, Story, StoryEntity, utcnow
+from newsworker.storage.profiles import load_snapshots, stories_to_refresh
+from newsworker.tasks import metrics
 
 log = logging.getLogger("newsworker.pipeline")
 
@@ -188,7 +188,7 @@ class SnapshotCache:
 
 
 class FeedFetcher(Protocol):
-    """What the pipeline needs from tasks.fetch.Fetcher."""
+    """What the pipeline needs from newsworker.stages.fetch.Fetcher."""
 
     def fetch(
         self,
@@ -201,7 +201,7 @@ class FeedFetcher(Protocol):
 
 
 class PollCoordinator(Protocol):
-    """What the pipeline needs from storage.coordination.Coordinator."""
+    """What the pipeline needs from newsworker.storage.coordination.Coordinator."""
 
     def begin_poll(
         self, feed_id: int, *, lock_seconds: float, host: str, max_wait_seconds: float

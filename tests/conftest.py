@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-import storage.models  # noqa: F401  (registers the tables)
-from storage.db import create_db_engine
+import newsworker.storage.models  # noqa: F401  (registers the tables)
+from newsworker.storage.db import create_db_engine
 from tests.support.http import LocalHTTPServer
 from tests.support.services import POSTGRES_URL, REDIS_HOST, REDIS_PORT, require_service
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import load_settings
-from worker.app import DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE, celery_config, create_app
+from newsworker.config.settings import load_settings
+from newsworker.worker.app import (
+    DISPATCH_QUEUE,
+    POLL_QUEUE,
+    PUBLISH_QUEUE,
+    celery_config,
+    create_app,
+)
 
 
 @pytest.fixture
@@ -39,7 +45,7 @@ def test_time_limits_stay_below_the_visibility_timeout(conf: dict[str, object]) 
 def test_no_schedule_retry_or_lease_longer_than_the_visibility_timeout(
     conf: dict[str, object],
 ) -> None:
-    from tasks import jobs
+    from newsworker.tasks import celery_tasks as jobs
 
     visibility = conf["broker_transport_options"]["visibility_timeout"]  # type: ignore[index]
     for entry in conf["beat_schedule"].values():  # type: ignore[attr-defined]
@@ -72,9 +78,9 @@ def test_events_for_flower_and_one_beat_through_redbeat(conf: dict[str, object])
 def test_every_setting_has_its_reason_written_next_to_it() -> None:
     import inspect
 
-    import worker.app
+    import newsworker.worker.app
 
-    source = inspect.getsource(worker.app.celery_config)
+    source = inspect.getsource(newsworker.worker.app.celery_config)
     for key in (
         "task_acks_late",
         "task_reject_on_worker_lost",

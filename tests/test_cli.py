@@ -12,10 +12,10 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from newsworker.tasks.runtime import set_runtime
+from newsworker.worker.cli import app
 from tests.support.fleet import NEWSWORKER, ROOT, fleet_env
 from tests.support.http import LocalHTTPServer, Response
-from worker.cli import app
-from worker.runtime import set_runtime
 
 SAMPLES = ROOT / "worker" / "samples"
 SEED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "seed-story.txt"

@@ -12,8 +12,8 @@ import yaml
 # Typer 0.29 vendors click as typer._click: its own Context, Group and exception classes.
 from typer._click.exceptions import NoSuchOption, UsageError
 
-from config.settings import Settings
-from worker.cli import app
+from newsworker.config.settings import Settings
+from newsworker.worker.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import redis
 
-from tasks.publish.consumer import consume, ensure_group
-from tasks.publish.sinks import RedisStreamSink
+from newsworker.stages.publish.consumer import consume, ensure_group
+from newsworker.stages.publish.sinks import RedisStreamSink
 from tests.support.schema import assert_valid_story
 from tests.test_sinks import events
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.coordination import CoordinationPolicy, Coordinator, LocalCoordinationState
+from newsworker.storage.coordination import CoordinationPolicy, Coordinator, LocalCoordinationState
 
 
 @pytest.fixture(params=["redis", "process"])
@@ -138,7 +138,7 @@ def test_outage_window(coordinators: tuple[Coordinator, Coordinator]) -> None:
 
 
 def test_first_in_window_coalesces_triggers_in_process() -> None:
-    from storage.coordination import Coordinator, LocalCoordinationState
+    from newsworker.storage.coordination import Coordinator, LocalCoordinationState
 
     coordinator = Coordinator(None, local_state=LocalCoordinationState())
     assert coordinator.first_in_window("publish", 0.2)
@@ -149,7 +149,7 @@ def test_first_in_window_coalesces_triggers_in_process() -> None:
 
 
 def test_first_in_window_is_fleet_wide_on_redis(redis_url: str) -> None:
-    from storage.coordination import Coordinator
+    from newsworker.storage.coordination import Coordinator
 
     first, second = Coordinator(redis_url), Coordinator(redis_url)
     try:
@@ -229,7 +229,7 @@ def test_concurrent_callers_wait_for_the_first_probe(
 
 
 def test_no_canary_and_a_refused_canary_declare_nothing() -> None:
-    from tasks.errors import BlockedURL
+    from newsworker.stages.errors import BlockedURL
 
     def refused() -> bool:
         raise BlockedURL("host resolves to a non-public address")

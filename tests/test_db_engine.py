@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from storage import db
-from storage.db import create_db_engine
+from newsworker.storage import db
+from newsworker.storage.db import create_db_engine
 
 pytestmark = pytest.mark.postgres
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.discovery import discover_feed_links, looks_like_html
+from newsworker.stages.discovery import discover_feed_links, looks_like_html
 
 PAGE = """<!doctype html><html><head>
 <link rel="alternate" type="application/rss+xml" href="/rss.xml">

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from config.settings import load_settings
-from storage import feeds as feed_store
-from storage.db import create_db_engine
-from storage.migrate import upgrade
-from storage.models import utcnow
+from newsworker.config.settings import load_settings
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import utcnow
+from newsworker.tasks.runtime import build_runtime
 from tests.support.http import LocalHTTPServer, Response
-from worker.runtime import build_runtime
 
 
 def _add_feeds(engine: Engine, count: int) -> None:
@@ -92,7 +92,7 @@ def test_two_concurrent_polls_of_one_feed_fetch_it_once(
     """A redelivered or double-dispatched poll finds the feed lock taken and does nothing."""
     import time
 
-    from tasks.pipeline import poll_feed
+    from newsworker.tasks.pipeline import poll_feed
 
     release = threading.Event()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.enrich import (
+from newsworker.stages.enrich import (
     EntityMatcher,
     ProfilePolicy,
     attach_profiles,
@@ -16,8 +16,8 @@ from tasks.enrich import (
     normalize_profile,
     render_story,
 )
-from tasks.enrich.profiles import ProfileInput
-from tasks.records import ProfileSnapshot
+from newsworker.stages.enrich.profiles import ProfileInput
+from newsworker.stages.records import ProfileSnapshot
 
 
 def dev_profiles(shared_dir: Path) -> list[ProfileInput]:

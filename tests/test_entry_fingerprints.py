@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-import tasks.prepare
-from config.settings import load_settings
-from storage import feeds as feed_store
-from storage.db import session_for
-from storage.migrate import upgrade
-from tasks.normalize import NormalizePolicy, entry_fingerprints
-from tasks.records import Citation, RawEntry
+import newsworker.stages.prepare
+from newsworker.config.settings import load_settings
+from newsworker.stages.normalize import NormalizePolicy, entry_fingerprints
+from newsworker.stages.records import Citation, RawEntry
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.db import session_for
+from newsworker.storage.migrate import upgrade
+from newsworker.tasks.runtime import build_runtime, set_runtime
+from newsworker.worker.running import run_once
 from tests.support.http import LocalHTTPServer, Response
-from worker.running import run_once
-from worker.runtime import build_runtime, set_runtime
 
 ENTRY = RawEntry(
     guid="g-1",
@@ -106,13 +106,13 @@ def test_a_changed_feed_normalizes_only_new_and_edited_entries(
         feed_store.add_feed(session=session, url=http_server.url("/feed.xml"))
         session.commit()
     normalized: list[str] = []
-    real_normalize = tasks.prepare.normalize_entry
+    real_normalize = newsworker.stages.prepare.normalize_entry
 
     def counting_normalize(entry: RawEntry, **kwargs: Any) -> Any:
         normalized.append((entry.guid or "").rsplit("/", 1)[-1])
         return real_normalize(entry, **kwargs)
 
-    monkeypatch.setattr(tasks.prepare, "normalize_entry", counting_normalize)
+    monkeypatch.setattr(newsworker.stages.prepare, "normalize_entry", counting_normalize)
     runtime = build_runtime(settings)
     set_runtime(runtime)
     try:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import ParseError
-from tasks.normalize import NormalizePolicy, normalize_entry
-from tasks.parse import parse_feed
+from newsworker.stages.errors import ParseError
+from newsworker.stages.normalize import NormalizePolicy, normalize_entry
+from newsworker.stages.parse import parse_feed
 
 FEED_URL = "http://example.com/feeds/corpus.xml"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)

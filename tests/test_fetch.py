@@ -15,8 +15,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tasks.discovery import discover_feed_links, looks_like_html
-from tasks.errors import (
+from newsworker.stages.discovery import discover_feed_links, looks_like_html
+from newsworker.stages.errors import (
     BlockedURL,
     BodyTooLarge,
     FeedGone,
@@ -26,14 +26,14 @@ from tasks.errors import (
     RateLimited,
     TooManyRedirects,
 )
-from tasks.fetch import (
+from newsworker.stages.fetch import (
     Fetcher,
     FetchPolicy,
     host_budget_hook,
     is_public_address,
     parse_retry_after,
 )
-from tasks.schedule import next_redirect_state
+from newsworker.stages.schedule import next_redirect_state
 from tests.support.http import LocalHTTPServer, Request, Response
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tasks.enrich import EnrichPolicy, EntityMatcher, MatchableProfile
+from newsworker.stages.enrich import EnrichPolicy, EntityMatcher, MatchableProfile
 
 
 def person(
@@ -203,8 +203,8 @@ def test_surname_of_an_unknown_namesake_is_not_attached(matcher: EntityMatcher) 
 
 
 def test_fast_built_records_equal_constructed_ones(matcher: EntityMatcher) -> None:
-    from tasks.enrich.resolution import _FAST_RECORDS
-    from tasks.records import EntityMatch, Mention
+    from newsworker.stages.enrich.resolution import _FAST_RECORDS
+    from newsworker.stages.records import EntityMatch, Mention
 
     assert _FAST_RECORDS is not None  # the records are still plain frozen slots dataclasses
     text = "Marta Oyelaran met Sergei Dubnov. Oyelaran said so."

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from bench.bench_matcher_scale import SYLLABLES, WORDS
-from tasks.enrich import EntityMatcher, MatchableProfile
-from tasks.enrich.folding import _ASCII_TABLE, _fold_char, fold_ascii, fold_text
-from tasks.enrich.resolution import _Resolver
+from newsworker.stages.enrich import EntityMatcher, MatchableProfile
+from newsworker.stages.enrich.folding import _ASCII_TABLE, _fold_char, fold_ascii, fold_text
+from newsworker.stages.enrich.resolution import _Resolver
 
 RECORDED_DIGEST = "66a1b74050d0999e9c76030bf3c5879ec689932fcb625b2c0eb15a14b78447df"
 

@@ -9,9 +9,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
-from storage.db import create_db_engine
-from storage.migrate import current_revision, head_revision, is_at_head, upgrade
-from storage.outbox import get_story
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.migrate import current_revision, head_revision, is_at_head, upgrade
+from newsworker.storage.outbox import get_story
 
 
 def test_migrations_match_models(database_url: str) -> None:

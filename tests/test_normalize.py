@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.errors import ParseError
-from tasks.normalize import NormalizePolicy, guids_look_unstable, normalize_entry
-from tasks.normalize.content import html_to_text, sanitize_html
-from tasks.normalize.language import bcp47_tag, detect_language
-from tasks.normalize.text_limits import cap_text
-from tasks.normalize.urls import canonical_url, resolve_url
-from tasks.records import Citation, RawEntry
+from newsworker.stages.errors import ParseError
+from newsworker.stages.normalize import NormalizePolicy, guids_look_unstable, normalize_entry
+from newsworker.stages.normalize.content import html_to_text, sanitize_html
+from newsworker.stages.normalize.language import bcp47_tag, detect_language
+from newsworker.stages.normalize.text_limits import cap_text
+from newsworker.stages.normalize.urls import canonical_url, resolve_url
+from newsworker.stages.records import Citation, RawEntry
 
 FEED = "https://news.example.com/feeds/world.xml"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -353,7 +353,7 @@ def test_sanitize_with_an_unusable_base_drops_relative_urls() -> None:
 def test_language_classifier_agrees_with_py3langid(text: str) -> None:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from tasks.normalize.language import _get_identifier
+    from newsworker.stages.normalize.language import _get_identifier
 
     reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True).classify(text)
     language, confidence = _get_identifier().classify(text)
@@ -399,7 +399,7 @@ def test_a_list_that_is_not_a_source_list_leaves_markers_unsourced() -> None:
 
 
 def test_the_rendered_story_lists_the_article_sources_its_markers_point_to() -> None:
-    from tasks.enrich import render_story
+    from newsworker.stages.enrich import render_story
 
     body = (
         "<p>Rates rose [1].</p><h2>Sources</h2><ol>"

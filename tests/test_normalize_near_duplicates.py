@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.normalize.near_duplicates import (
+from newsworker.stages.normalize.near_duplicates import (
     NEAR_DUPLICATE_THRESHOLD,
     NearDuplicateIndex,
     is_near_duplicate,

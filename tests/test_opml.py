@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.errors import ParseError
-from tasks.opml import OpmlFeed, parse_opml, write_opml
+from newsworker.stages.errors import ParseError
+from newsworker.stages.opml import OpmlFeed, parse_opml, write_opml
 
 OPML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0"><head><title>subs</title></head><body>

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from config.settings import Settings
+from newsworker.config.settings import Settings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
@@ -42,7 +42,7 @@ def test_every_setting_is_documented_with_its_default() -> None:
 
 
 def test_alert_rules_use_metrics_that_exist() -> None:
-    import tasks.metrics as metrics
+    import newsworker.tasks.metrics as metrics
 
     known = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}
     known |= {

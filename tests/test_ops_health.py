@@ -11,10 +11,10 @@ import redis
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from storage.db import create_db_engine
-from storage.migrate import upgrade
-from storage.models import Delivery, Feed, FeedStatus, OutboxEvent
-from worker.health import HealthPolicy, HealthTargets, run_health_checks
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import Delivery, Feed, FeedStatus, OutboxEvent
+from newsworker.worker.health import HealthPolicy, HealthTargets, run_health_checks
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -167,7 +167,7 @@ def test_unreachable_redis_fails_within_the_timeout(migrated_url: str) -> None:
 def test_cli_health_json_and_exit_codes(
     migrated_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker.cli import app
+    from newsworker.worker.cli import app
 
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("NEWSWORKER_DATABASE_URL", migrated_url)
@@ -192,8 +192,8 @@ def test_cli_health_json_and_exit_codes(
 def test_cli_status_shows_busiest_and_failing_feeds(
     migrated_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage.models import ArticleRecord
-    from worker.cli import app
+    from newsworker.storage.models import ArticleRecord
+    from newsworker.worker.cli import app
 
     feed = Feed(url="http://127.0.0.1/busy.xml", last_success_at=datetime.now(UTC))
     _add(

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from worker.log_context import (
+from newsworker.worker.log_context import (
     LogContextFilter,
     bind_log_context,
     current_log_context,
@@ -18,7 +18,7 @@ from worker.log_context import (
     log_context,
     reset_log_context,
 )
-from worker.logs import ConsoleFormatter, JsonFormatter, redact
+from newsworker.worker.logs import ConsoleFormatter, JsonFormatter, redact
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_an_explicit_extra_wins_over_the_context(
 def test_celery_task_signals_bind_and_clear_the_context(
     captured: tuple[logging.Logger, io.StringIO],
 ) -> None:
-    from worker.signals import bind_task_context, clear_task_context
+    from newsworker.worker.signals import bind_task_context, clear_task_context
 
     logger, stream = captured
     task = SimpleNamespace(name="newsworker.poll_feed")

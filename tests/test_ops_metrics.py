@@ -10,21 +10,21 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from storage.migrate import upgrade
+from newsworker.storage.migrate import upgrade
+from newsworker.worker.metrics_server import build_registry, start_metrics_server
 from tests.support.fleet import ROOT
-from worker.metrics_server import build_registry, start_metrics_server
 
 # Runs in a fresh interpreter: multiprocess mode is chosen when prometheus_client is imported.
 MULTIPROCESS_SCRIPT = textwrap.dedent(
     """
     import os, sys, urllib.request
-    from worker.metrics_server import prepare_multiprocess_env, clear_multiprocess_dir
+    from newsworker.worker.metrics_server import prepare_multiprocess_env, clear_multiprocess_dir
     folder = prepare_multiprocess_env(metrics_port=9)
     assert folder is not None and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
     clear_multiprocess_dir()
     from prometheus_client import Gauge
-    from tasks import metrics
-    from worker.metrics_server import mark_child_dead, start_metrics_server
+    from newsworker.tasks import metrics
+    from newsworker.worker.metrics_server import mark_child_dead, start_metrics_server
 
     busy = Gauge("test_busy_children", "live children", multiprocess_mode="livesum")
     children = []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from storage.models import (
+from newsworker.storage.models import (
     ArticleRecord,
     Delivery,
     DeliveryStatus,
@@ -17,7 +17,7 @@ from storage.models import (
     Story,
     StoryEntity,
 )
-from storage.retention import prune
+from newsworker.storage.retention import prune
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 OLD = NOW - timedelta(days=40)

@@ -1,4 +1,4 @@
-"""storage.outbox on SQLite and PostgreSQL: enqueue, claim, marks, dead letters, stories."""
+"""newsworker.storage.outbox on SQLite and PostgreSQL: enqueue, claim, marks, dead letters."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from storage.models import ArticleRecord, Delivery, DeliveryStatus, Feed, OutboxEvent, Story
-from storage.outbox import (
+from newsworker.storage.models import (
+    ArticleRecord,
+    Delivery,
+    DeliveryStatus,
+    Feed,
+    OutboxEvent,
+    Story,
+)
+from newsworker.storage.outbox import (
     DeliveryUpdate,
     claim_due,
     dead_letters,
@@ -210,9 +217,9 @@ def test_bulk_enqueue_is_idempotent_on_keys(session: Session) -> None:
 
 
 def test_bulk_enqueue_chunks_key_lookups(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    import storage.outbox
+    import newsworker.storage.outbox
 
-    monkeypatch.setattr(storage.outbox, "KEY_LOOKUP_CHUNK", 2)
+    monkeypatch.setattr(newsworker.storage.outbox, "KEY_LOOKUP_CHUNK", 2)
     payloads = [example_story(n=n) for n in range(5)]
     enqueue_story_events(session=session, payloads=payloads[:3], sinks=["jsonl"])
     assert enqueue_story_events(session=session, payloads=payloads, sinks=["jsonl"]) == 2

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import ParseError
-from tasks.normalize.dates import parse_feed_date
-from tasks.parse import parse_feed
+from newsworker.stages.errors import ParseError
+from newsworker.stages.normalize.dates import parse_feed_date
+from newsworker.stages.parse import parse_feed
 
 URL = "https://news.example.com/feed.xml"
 
@@ -197,7 +197,7 @@ def test_external_entities_are_not_read(tmp_path: Path) -> None:
 
 
 def _fast_and_feedparser(body: bytes) -> tuple[object, object] | None:
-    from tasks import parse as parse_module
+    from newsworker.stages import parse as parse_module
 
     content_type = "application/rss+xml"
     if not parse_module._fast_path_allowed(body, content_type):

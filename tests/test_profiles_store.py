@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from storage.models import utcnow
-from storage.profiles import (
+from newsworker.stages.enrich import EntityMatcher, ProfilePolicy
+from newsworker.storage.models import utcnow
+from newsworker.storage.profiles import (
     export_rows,
     get_profile,
     import_profiles,
@@ -20,7 +21,6 @@ from storage.profiles import (
     profiles_version,
     remove_profile,
 )
-from tasks.enrich import EntityMatcher, ProfilePolicy
 
 
 def line(
@@ -136,8 +136,8 @@ def test_matcher_builds_from_the_store(session: Session) -> None:
 
 
 def test_stories_carrying_a_changed_profile_are_found_for_refresh(session: Session) -> None:
-    from storage.models import ArticleRecord, Feed, Story, StoryEntity
-    from storage.profiles import stories_to_refresh
+    from newsworker.storage.models import ArticleRecord, Feed, Story, StoryEntity
+    from newsworker.storage.profiles import stories_to_refresh
 
     import_profiles(session=session, lines=[line("Q1"), line("Q2", "Ivo Kern")])
     old = {p.id: p.version for p in iter_profiles(session=session)}
@@ -176,7 +176,7 @@ def test_stories_carrying_a_changed_profile_are_found_for_refresh(session: Sessi
 
 
 def test_matcher_cache_follows_the_profile_version(session: Session, tmp_path: Path) -> None:
-    from storage.profiles import load_or_build_matcher
+    from newsworker.storage.profiles import load_or_build_matcher
 
     cache = tmp_path / "cache"
 

@@ -18,17 +18,8 @@ import redis
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from storage.db import create_db_engine
-from storage.outbox import (
-    OutboxEventData,
-    dead_letters,
-    enqueue_story_event,
-    pending_count,
-    requeue_dead,
-)
-from tasks.errors import IngestError
-from tasks.publish.relay import DeliveryPolicy, backoff_delay, publish_pending, replay
-from tasks.publish.sinks import (
+from newsworker.stages.errors import IngestError
+from newsworker.stages.publish.sinks import (
     JsonlFileSink,
     RedisStreamSink,
     SendOutcome,
@@ -36,6 +27,15 @@ from tasks.publish.sinks import (
     WebhookSink,
     verify_signature,
 )
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.outbox import (
+    OutboxEventData,
+    dead_letters,
+    enqueue_story_event,
+    pending_count,
+    requeue_dead,
+)
+from newsworker.tasks.relay import DeliveryPolicy, backoff_delay, publish_pending, replay
 from tests.support.http import LocalHTTPServer, Request, Response
 from tests.support.schema import assert_valid_story, example_story
 
@@ -141,9 +141,9 @@ def test_crash_between_xadd_and_mark_resends_the_same_keys(engine: Engine, redis
 KILLED_PUBLISHER = """
 import os, signal, sys
 from sqlmodel import Session
-from storage.db import create_db_engine
-from tasks.publish.relay import publish_pending
-from tasks.publish.sinks import RedisStreamSink
+from newsworker.storage.db import create_db_engine
+from newsworker.tasks.relay import publish_pending
+from newsworker.stages.publish.sinks import RedisStreamSink
 
 engine = create_db_engine(sys.argv[1])
 inner = RedisStreamSink(sys.argv[2], sys.argv[3], maxlen=100_000)

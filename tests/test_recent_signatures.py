@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from storage.models import ArticleRecord, Feed, utcnow
-from tasks.normalize.near_duplicates import text_signature
-from tasks.pipeline import RecentSignatures
+from newsworker.stages.normalize.near_duplicates import text_signature
+from newsworker.storage.models import ArticleRecord, Feed, utcnow
+from newsworker.tasks.pipeline import RecentSignatures
 
 STORY = (
     "The finance ministers of the region met in the capital on Tuesday to agree a common "

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings
-from storage import feeds as feed_store
-from storage.migrate import upgrade
-from storage.models import Feed
-from tasks.pipeline import poll_feed
+from newsworker.config.settings import load_settings
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import Feed
+from newsworker.tasks.pipeline import poll_feed
+from newsworker.tasks.runtime import MAX_HOST_WAIT_SECONDS, Runtime, build_runtime
 from tests.hostile.feeds import RSS, healthy_feed
 from tests.support.http import LocalHTTPServer, Response
-from worker.runtime import MAX_HOST_WAIT_SECONDS, Runtime, build_runtime
 
 pytestmark = pytest.mark.redis
 

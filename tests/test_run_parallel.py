@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-import worker.prepare_pool as prepare_pool
+import newsworker.worker.prepare_pool as prepare_pool
 from bench.bench_pipeline import mention_profiles, seed_store, synthetic_profile_rows
 from bench.corpus import generate_corpus
-from config.settings import Settings, load_settings
-from tasks.errors import ParseError
-from tasks.prepare import PreparedFeed, PrepareJob
-from worker.prepare_pool import PreparePool
-from worker.running import RunSummary, run_once
-from worker.runtime import build_runtime, set_runtime
+from newsworker.config.settings import Settings, load_settings
+from newsworker.stages.errors import ParseError
+from newsworker.stages.prepare import PreparedFeed, PrepareJob
+from newsworker.tasks.runtime import build_runtime, set_runtime
+from newsworker.worker.prepare_pool import PreparePool
+from newsworker.worker.running import RunSummary, run_once
 
 PROFILES = list(synthetic_profile_rows(300))
 # 8 feeds of 50 entries, with syndicated copies and edited duplicates across feeds.

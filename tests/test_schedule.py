@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.errors import BlockedURL, FeedGone, FetchError, HTTPStatusError, RateLimited
-from tasks.schedule import (
+from newsworker.stages.errors import BlockedURL, FeedGone, FetchError, HTTPStatusError, RateLimited
+from newsworker.stages.schedule import (
     MAX_HINT_SECONDS,
     OutageDetector,
     SchedulePolicy,

@@ -9,9 +9,14 @@ from pathlib import Path
 
 import redis
 
-from storage.outbox import OutboxEventData
-from tasks.publish.signing import sign
-from tasks.publish.sinks import JsonlFileSink, RedisStreamSink, WebhookSink, verify_signature
+from newsworker.stages.publish.signing import sign
+from newsworker.stages.publish.sinks import (
+    JsonlFileSink,
+    RedisStreamSink,
+    WebhookSink,
+    verify_signature,
+)
+from newsworker.stages.records import OutboxEventData
 from tests.support.http import LocalHTTPServer, Request, Response
 from tests.support.schema import assert_valid_story, example_story
 

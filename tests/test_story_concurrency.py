@@ -12,16 +12,16 @@ import pytest
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-import tasks.pipeline
-from config.settings import load_settings
-from storage import feeds as feed_store
-from storage.db import create_db_engine, session_for
-from storage.migrate import upgrade
-from storage.models import ArticleRecord, Feed, Story
-from storage.outbox import get_story
-from tasks.jobs import RETRYABLE
-from tasks.pipeline import poll_feed
-from worker.runtime import build_runtime, set_runtime
+import newsworker.tasks.pipeline
+from newsworker.config.settings import load_settings
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.db import create_db_engine, session_for
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import ArticleRecord, Feed, Story
+from newsworker.storage.outbox import get_story
+from newsworker.tasks.celery_tasks import RETRYABLE
+from newsworker.tasks.pipeline import poll_feed
+from newsworker.tasks.runtime import build_runtime, set_runtime
 
 
 def test_a_stale_story_update_is_refused_and_retryable(database_url: str) -> None:
@@ -98,7 +98,7 @@ def test_concurrent_joins_to_one_story_keep_every_source(
         leader_committed = threading.Event()
         leader: list[int] = []
         choosing = threading.Lock()
-        real_finish: Callable[[Any], None] = tasks.pipeline._StoryWriter.finish
+        real_finish: Callable[[Any], None] = newsworker.tasks.pipeline._StoryWriter.finish
 
         def finish_in_turn(writer: Any) -> None:
             both_read.wait()
@@ -110,7 +110,7 @@ def test_concurrent_joins_to_one_story_keep_every_source(
                 assert leader_committed.wait(20)
             real_finish(writer)
 
-        monkeypatch.setattr(tasks.pipeline._StoryWriter, "finish", finish_in_turn)
+        monkeypatch.setattr(newsworker.tasks.pipeline._StoryWriter, "finish", finish_in_turn)
         errors: list[BaseException] = []
 
         def poll(feed_id: int) -> None:
@@ -129,7 +129,7 @@ def test_concurrent_joins_to_one_story_keep_every_source(
             thread.join(30)
         assert len(errors) == 1 and isinstance(errors[0], StaleDataError), errors
         assert isinstance(errors[0], RETRYABLE)
-        monkeypatch.setattr(tasks.pipeline._StoryWriter, "finish", real_finish)
+        monkeypatch.setattr(newsworker.tasks.pipeline._StoryWriter, "finish", real_finish)
         # The retry (Celery's autoretry) polls the feed again and joins on top of the winner.
         loser = next(i for i in ids[1:] if i not in _sources(postgres_url, link))
         assert poll_feed(runtime.context, loser).status == "ok"
@@ -140,7 +140,7 @@ def test_concurrent_joins_to_one_story_keep_every_source(
 
 def _sources(database_url: str, link: str) -> set[int]:
     """Feed ids listed in also_reported_by of the story of link."""
-    from tasks.publish import story_id_for
+    from newsworker.stages.publish import story_id_for
 
     with session_for(database_url) as session:
         story = get_story(

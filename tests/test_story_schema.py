@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tasks.publish import PRODUCER, SCHEMA_VERSION, story_id_for
-from tasks.publish.story import utc_iso
+from newsworker import __version__
+from newsworker.stages.publish import PRODUCER, SCHEMA_VERSION, story_id_for
+from newsworker.stages.publish.story import utc_iso
 from tests.support.schema import assert_valid_story, example_story, story_errors
-from worker import __version__
 
 
 def test_built_story_is_valid_and_carries_the_event_fields() -> None:
@@ -76,7 +76,7 @@ def test_story_id_is_stable_and_prefers_the_canonical_url() -> None:
 )
 def test_story_id_is_uuid5_of_the_name(canonical_url: str | None, entry_key: str) -> None:
     """story_id_for spells out uuid5: it must give exactly uuid.uuid5's answer."""
-    from tasks.publish.story import _STORY_NAMESPACE
+    from newsworker.stages.publish.story import _STORY_NAMESPACE
 
     name = f"url:{canonical_url}" if canonical_url else f"entry:https://f/feed\n{entry_key}"
     expected = str(uuid.uuid5(_STORY_NAMESPACE, name))

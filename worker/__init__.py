@@ -1,3 +1,1 @@
-"""newsworker: the worker process, the Celery app and the command line."""
-
-__version__ = "0.1.0"
+"""The worker process: the Celery app, process set-up, the command line, health and metrics."""

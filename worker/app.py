@@ -1,4 +1,4 @@
-"""The Celery app (`celery -A worker.app worker`), its configuration and beat schedule."""
+"""The Celery app (`celery -A newsworker.worker.app`), its configuration and beat schedule."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from config.settings import Settings, get_settings
+from newsworker.config.settings import Settings, get_settings
 
 DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE = "dispatch", "poll", "publish"
 QUEUES = (DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE)
@@ -102,11 +102,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> Celery:
     """Build the Celery app for these settings."""
-    app = Celery("newsworker", include=["tasks.jobs"])
+    app = Celery("newsworker", include=["newsworker.tasks.celery_tasks"])
     app.conf.update(celery_config(settings or get_settings()))
     return app
 
 
 app = create_app()
 
-import worker.signals  # noqa: E402, F401  (connects process set-up to Celery's signals)
+import newsworker.worker.signals  # noqa: E402, F401  (connects process set-up to Celery's signals)

@@ -13,11 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config.settings import Settings, SettingsError, load_settings
-from worker import __version__
-from worker.logs import configure_logging
-from worker.ops_cli import register_ops_commands
-from worker.progress import progress
+from newsworker import __version__
+from newsworker.config.settings import Settings, SettingsError, load_settings
+from newsworker.worker.logs import configure_logging
+from newsworker.worker.ops_cli import register_ops_commands
+from newsworker.worker.progress import progress
 
 # No locals in tracebacks: they can hold URLs with credentials and webhook secrets.
 app = typer.Typer(
@@ -56,7 +56,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def prepare_store(cfg: Settings) -> None:
     """Apply migrations automatically on the embedded SQLite default; elsewhere require them."""
-    from storage.migrate import is_at_head, upgrade
+    from newsworker.storage.migrate import is_at_head, upgrade
 
     if cfg.database_url.startswith("sqlite"):
         path = cfg.database_url.split("///", 1)[-1]
@@ -71,7 +71,7 @@ def prepare_store(cfg: Settings) -> None:
 
 def runtime_for(cfg: Settings) -> Any:
     """Build the process runtime for these settings (and make it the process-wide one)."""
-    from worker.runtime import build_runtime, set_runtime
+    from newsworker.tasks.runtime import build_runtime, set_runtime
 
     rt = build_runtime(cfg)
     set_runtime(rt)
@@ -99,7 +99,7 @@ def demo(
     quiet: Annotated[bool, typer.Option(help="Print only the summary.")] = False,
 ) -> None:
     """Import sample profiles, poll the bundled feeds once (eager, SQLite), show the stories."""
-    from worker.demo import run_demo
+    from newsworker.worker.demo import run_demo
 
     configure_logging(settings(), quiet=True)
     run_demo(folder=folder, console=console, show_stories=not quiet)
@@ -113,7 +113,7 @@ def run(
     all_feeds: Annotated[bool, typer.Option("--all", help="Poll every active feed now.")] = False,
 ) -> None:
     """Poll, process and publish in this process (eager); in a loop on the feeds' schedules."""
-    from worker.running import run_loop, run_once
+    from newsworker.worker.running import run_loop, run_once
 
     cfg = settings()
     configure_logging(cfg)
@@ -131,7 +131,7 @@ def enrich(
     source: Annotated[str, typer.Argument(help="A JSON article file, or - for stdin.")],
 ) -> None:
     """Enrich one article (JSON: title, text or html, optional url) and print the story JSON."""
-    from worker.enrich_once import enrich_article_json
+    from newsworker.worker.enrich_once import enrich_article_json
 
     cfg = settings()
     configure_logging(cfg, quiet=True)
@@ -159,7 +159,7 @@ def feeds_add(
     ] = False,
 ) -> None:
     """Register a feed: fetch it once, validate it, discover the feed from an HTML page."""
-    from worker.feed_admin import add_feed_checked
+    from newsworker.worker.feed_admin import add_feed_checked
 
     cfg = settings()
     configure_logging(cfg, quiet=True)
@@ -179,7 +179,7 @@ def feeds_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output for scripts.")] = False,
 ) -> None:
     """List feeds with status, last success, last error, error count, next poll and interval."""
-    from worker.feed_admin import feed_rows
+    from newsworker.worker.feed_admin import feed_rows
 
     cfg = settings()
     prepare_store(cfg)
@@ -205,7 +205,7 @@ def feeds_list(
 
 
 def _feed_action(url_or_id: str, action: str) -> None:
-    from worker.feed_admin import change_feed
+    from newsworker.worker.feed_admin import change_feed
 
     cfg = settings()
     prepare_store(cfg)
@@ -241,8 +241,8 @@ def feeds_errors(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output for scripts.")] = False,
 ) -> None:
     """Show a feed's recorded errors (fetch, parse and rejected entries), newest first."""
-    from storage import feeds as feed_store
-    from storage.db import session_for
+    from newsworker.storage import feeds as feed_store
+    from newsworker.storage.db import session_for
 
     cfg = settings()
     prepare_store(cfg)
@@ -269,7 +269,7 @@ def feeds_errors(
 @feeds_app.command("import-opml")
 def feeds_import_opml(file: Path) -> None:
     """Register every feed of an OPML file without fetching (validated on first poll)."""
-    from worker.feed_admin import import_opml
+    from newsworker.worker.feed_admin import import_opml
 
     cfg = settings()
     prepare_store(cfg)
@@ -280,7 +280,7 @@ def feeds_import_opml(file: Path) -> None:
 @feeds_app.command("export-opml")
 def feeds_export_opml() -> None:
     """Write every feed as OPML on stdout."""
-    from worker.feed_admin import export_opml
+    from newsworker.worker.feed_admin import export_opml
 
     cfg = settings()
     prepare_store(cfg)
@@ -301,7 +301,7 @@ def profiles_import(
     ] = None,
 ) -> None:
     """Upsert profiles from JSON Lines (or CSV); report created, updated, unchanged, rejected."""
-    from worker.profile_admin import import_profiles_file
+    from newsworker.worker.profile_admin import import_profiles_file
 
     cfg = settings()
     configure_logging(cfg, quiet=True)
@@ -324,8 +324,8 @@ def profiles_import(
 
 def _refresh_stories_after_profile_change(cfg: Settings) -> None:
     """Recent stories that mention changed profiles are re-published as updated."""
-    import worker.app  # noqa: F401  (our app is current, so .delay() goes to our broker)
-    from tasks.jobs import refresh_profile_stories
+    import newsworker.worker.app  # noqa: F401  (our app is current, so .delay() goes to our broker)
+    from newsworker.tasks.celery_tasks import refresh_profile_stories
 
     runtime_for(cfg)
     if cfg.eager:
@@ -339,7 +339,7 @@ def _refresh_stories_after_profile_change(cfg: Settings) -> None:
 @profiles_app.command("export")
 def profiles_export() -> None:
     """Write every profile as JSON Lines on stdout."""
-    from worker.profile_admin import export_profiles
+    from newsworker.worker.profile_admin import export_profiles
 
     cfg = settings()
     prepare_store(cfg)
@@ -350,7 +350,7 @@ def profiles_export() -> None:
 @profiles_app.command("show")
 def profiles_show(profile_id: str) -> None:
     """Print one profile as JSON."""
-    from worker.profile_admin import show_profile
+    from newsworker.worker.profile_admin import show_profile
 
     cfg = settings()
     prepare_store(cfg)
@@ -363,7 +363,7 @@ def profiles_show(profile_id: str) -> None:
 @profiles_app.command("remove")
 def profiles_remove(profile_id: str) -> None:
     """Remove one profile."""
-    from worker.profile_admin import remove_profile
+    from newsworker.worker.profile_admin import remove_profile
 
     cfg = settings()
     prepare_store(cfg)
@@ -392,7 +392,7 @@ def stories_export(
     ] = None,
 ) -> None:
     """Print published stories as JSON Lines."""
-    from storage.outbox import iter_stories_since
+    from newsworker.storage.outbox import iter_stories_since
 
     cfg = settings()
     prepare_store(cfg)
@@ -405,7 +405,7 @@ def stories_export(
 @stories_app.command("show")
 def stories_show(story_id: str) -> None:
     """Print one story as JSON."""
-    from storage.outbox import get_story
+    from newsworker.storage.outbox import get_story
 
     cfg = settings()
     prepare_store(cfg)
@@ -423,7 +423,7 @@ def stories_replay(
     sink: Annotated[str | None, typer.Option(help="Only this sink (default: all).")] = None,
 ) -> None:
     """Re-emit stored stories to the sinks."""
-    from tasks.publish.relay import replay
+    from newsworker.tasks.relay import replay
 
     cfg = settings()
     configure_logging(cfg, quiet=True)
@@ -467,7 +467,7 @@ def stories_dead_letters(
     """List deliveries that gave up (webhooks past their attempts), or put them back in line."""
     import dataclasses
 
-    from storage.outbox import dead_letters, requeue_dead
+    from newsworker.storage.outbox import dead_letters, requeue_dead
 
     cfg = settings()
     prepare_store(cfg)
@@ -508,7 +508,7 @@ def stories_consume(
     import os
     import socket
 
-    from tasks.publish.consumer import consume
+    from newsworker.stages.publish.consumer import consume
 
     cfg = settings()
     if not cfg.redis_url:
@@ -571,7 +571,7 @@ def worker(
     if cfg.eager:
         raise fail("NEWSWORKER_BROKER_URL is not set: a worker needs a broker (redis://...)")
     configure_logging(cfg)
-    from worker.app import app as celery_app
+    from newsworker.worker.app import app as celery_app
 
     argv = ["worker", "--queues", queues, "--loglevel", cfg.log_level]
     if concurrency:
@@ -586,7 +586,7 @@ def beat(ctx: typer.Context) -> None:
     if cfg.eager:
         raise fail("NEWSWORKER_BROKER_URL is not set: beat needs a broker (redis://...)")
     configure_logging(cfg)
-    from worker.app import app as celery_app
+    from newsworker.worker.app import app as celery_app
 
     celery_app.start(["beat", "--loglevel", cfg.log_level, *ctx.args])
 
@@ -603,8 +603,8 @@ def dispatch(
         raise fail("NEWSWORKER_BROKER_URL is not set: use `newsworker run --once` in embedded mode")
     prepare_store(cfg)
     runtime_for(cfg)
-    import worker.app  # noqa: F401  (makes our app current, so .delay() goes to our broker)
-    from tasks.jobs import dispatch_due_feeds
+    import newsworker.worker.app  # noqa: F401  (makes our app current, so .delay() goes to our broker)
+    from newsworker.tasks.celery_tasks import dispatch_due_feeds
 
     count = dispatch_due_feeds(all_feeds=all_feeds)
     console.print(f"enqueued {count} polls")
@@ -616,7 +616,7 @@ def dispatch(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations (to head by default)."""
-    from storage.migrate import current_revision, upgrade
+    from newsworker.storage.migrate import current_revision, upgrade
 
     cfg = settings()
     if cfg.database_url.startswith("sqlite"):
@@ -630,7 +630,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's migration revision, and whether it is at head."""
-    from storage.migrate import current_revision, head_revision
+    from newsworker.storage.migrate import current_revision, head_revision
 
     cfg = settings()
     current, head = current_revision(cfg.database_url), head_revision()

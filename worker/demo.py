@@ -8,15 +8,15 @@ from rich.console import Console
 from rich.panel import Panel
 from sqlmodel import col, select
 
-from config.settings import load_settings
-from storage import feeds as feed_store
-from storage.db import session_for
-from storage.migrate import upgrade
-from storage.models import Story
-from storage.outbox import story_payloads
-from worker.profile_admin import import_profiles_file
-from worker.running import run_once
-from worker.runtime import build_runtime, set_runtime
+from newsworker.config.settings import load_settings
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.db import session_for
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import Story
+from newsworker.storage.outbox import story_payloads
+from newsworker.tasks.runtime import build_runtime, set_runtime
+from newsworker.worker.profile_admin import import_profiles_file
+from newsworker.worker.running import run_once
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 

@@ -10,21 +10,21 @@ from typing import Any
 
 from sqlalchemy import inspect
 
-from config.settings import Settings
-from storage.db import create_db_engine
-from storage.models import utcnow
-from tasks.enrich import (
+from newsworker.config.settings import Settings
+from newsworker.stages.enrich import (
     EnrichPolicy,
     EntityMatcher,
     MatchableProfile,
     attach_profiles,
     render_story,
 )
-from tasks.enrich.profiles import ProfilePolicy, matchable_from_input, normalize_profile
-from tasks.normalize import normalize_entry
-from tasks.publish import build_story, story_id_for
-from tasks.records import FeedRef, ProfileSnapshot, RawEntry
-from worker.runtime import normalize_policy
+from newsworker.stages.enrich.profiles import ProfilePolicy, matchable_from_input, normalize_profile
+from newsworker.stages.normalize import normalize_entry
+from newsworker.stages.publish import build_story, story_id_for
+from newsworker.stages.records import FeedRef, ProfileSnapshot, RawEntry
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.models import utcnow
+from newsworker.tasks.runtime import normalize_policy
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 STDIN_FEED = "urn:newsworker:enrich"
@@ -84,8 +84,8 @@ def load_profiles(
 ) -> tuple[EntityMatcher, Mapping[str, ProfileSnapshot] | None, str]:
     """The matcher from the store when it has profiles, else from the bundled samples."""
     if _store_has_profiles(settings):
-        from storage.db import session_for
-        from storage.profiles import load_matchable_profiles
+        from newsworker.storage.db import session_for
+        from newsworker.storage.profiles import load_matchable_profiles
 
         with session_for(settings.database_url) as session:
             return EntityMatcher.build(load_matchable_profiles(session=session)), None, "store"
@@ -120,8 +120,8 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
         article.text, policy=EnrichPolicy(min_confidence=settings.entity_min_confidence)
     )
     if snapshots is None:
-        from storage.db import session_for
-        from storage.profiles import load_snapshots
+        from newsworker.storage.db import session_for
+        from newsworker.storage.profiles import load_snapshots
 
         with session_for(settings.database_url) as session:
             snapshots = load_snapshots(session=session, ids={m.profile_id for m in matches})

@@ -7,17 +7,17 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
-from config.settings import Settings
-from storage import feeds as feed_store
-from storage.db import session_for
-from storage.models import Feed, FeedStatus
-from tasks.discovery import discover_feed_links, looks_like_html
-from tasks.errors import IngestError
-from tasks.fetch import Fetcher
-from tasks.opml import parse_opml, write_opml
-from tasks.parse import parse_feed
-from worker.progress import progress
-from worker.runtime import fetch_policy
+from newsworker.config.settings import Settings
+from newsworker.stages.discovery import discover_feed_links, looks_like_html
+from newsworker.stages.errors import IngestError
+from newsworker.stages.fetch import Fetcher
+from newsworker.stages.opml import parse_opml, write_opml
+from newsworker.stages.parse import parse_feed
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.db import session_for
+from newsworker.storage.models import Feed, FeedStatus
+from newsworker.tasks.runtime import fetch_policy
+from newsworker.worker.progress import progress
 
 
 def _iso(value: Any) -> str | None:

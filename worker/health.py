@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from storage.db import sqlalchemy_url
-from storage.models import ArticleRecord, Feed, FeedStatus
+from newsworker.storage.db import sqlalchemy_url
+from newsworker.storage.models import ArticleRecord, Feed, FeedStatus
 
 log = logging.getLogger("newsworker.health")
 
@@ -108,7 +108,7 @@ def database_checks(engine: Engine) -> list[Check]:
     """The database answers, and is migrated to head."""
     from alembic.runtime.migration import MigrationContext
 
-    from storage.migrate import head_revision
+    from newsworker.storage.migrate import head_revision
 
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
@@ -194,7 +194,7 @@ def _text(value: Any) -> str:
 
 def outbox_checks(session: Session, policy: HealthPolicy, now: datetime) -> list[Check]:
     """Pending deliveries and the age of the oldest unpublished story event."""
-    from storage.outbox import oldest_pending_age, pending_count
+    from newsworker.storage.outbox import oldest_pending_age, pending_count
 
     backlog = pending_count(session=session)
     age = oldest_pending_age(session=session, now=now)
@@ -220,7 +220,7 @@ def outbox_checks(session: Session, policy: HealthPolicy, now: datetime) -> list
 
 def feed_checks(session: Session, policy: HealthPolicy, now: datetime) -> list[Check]:
     """Feeds overdue (fails above a share), failing and disabled (reported), last success."""
-    from storage.feeds import feed_counts, last_success
+    from newsworker.storage.feeds import feed_counts, last_success
 
     counts = feed_counts(
         session=session, now=now, overdue_after=timedelta(seconds=policy.overdue_after_seconds)
@@ -348,7 +348,7 @@ def busiest_feeds(session: Session, *, since: datetime, limit: int = 10) -> Sequ
 
 def failing_feeds(session: Session, *, limit: int = 10) -> Sequence[FeedActivity]:
     """Feeds with the most consecutive errors, and disabled ones."""
-    from storage.feeds import most_failing
+    from newsworker.storage.feeds import most_failing
 
     return [
         FeedActivity(feed.id or 0, feed.url, feed.status, feed.error_count, feed.last_error)

@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from config.settings import Settings
+from newsworker.config.settings import Settings
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@", re.IGNORECASE)
 _SECRET_PARAMS = re.compile(r"(?i)([?&](?:token|key|apikey|api_key|secret|password|sig)=)[^&\s]+")

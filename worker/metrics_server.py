@@ -83,9 +83,9 @@ class StoreCollector:
 
         from sqlmodel import Session
 
-        from storage.feeds import feed_counts
-        from storage.outbox import oldest_pending_age, pending_count
-        from worker.health import health_engine
+        from newsworker.storage.feeds import feed_counts
+        from newsworker.storage.outbox import oldest_pending_age, pending_count
+        from newsworker.worker.health import health_engine
 
         engine = health_engine(self.database_url, 2.0)
         try:

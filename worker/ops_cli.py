@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config.settings import Settings, SettingsError, load_settings
+from newsworker.config.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from worker.health import HealthPolicy, HealthReport, HealthTargets
+    from newsworker.worker.health import HealthPolicy, HealthReport, HealthTargets
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 86400, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -30,7 +30,7 @@ def parse_duration(text: str) -> timedelta:
 
 def health_policy(settings: Settings) -> HealthPolicy:
     """Map settings onto the health thresholds."""
-    from worker.health import HealthPolicy
+    from newsworker.worker.health import HealthPolicy
 
     return HealthPolicy(
         max_queue_depth=settings.health_max_queue_depth,
@@ -43,7 +43,7 @@ def health_policy(settings: Settings) -> HealthPolicy:
 
 def health_targets(settings: Settings) -> HealthTargets:
     """What the health checks probe, from settings."""
-    from worker.health import HealthTargets
+    from newsworker.worker.health import HealthTargets
 
     return HealthTargets(
         database_url=settings.database_url,
@@ -80,7 +80,7 @@ def health(
     ] = False,
 ) -> None:
     """Check database, Redis, queues, outbox, stream, feeds and last poll; exit 1 if unhealthy."""
-    from worker.health import run_health_checks
+    from newsworker.worker.health import run_health_checks
 
     cfg = _settings()
     report = run_health_checks(health_targets(cfg), health_policy(cfg), liveness_only=liveness)
@@ -100,7 +100,12 @@ def status(
     """Show health, the busiest feeds (articles in 24 h) and the most failing feeds."""
     from sqlmodel import Session
 
-    from worker.health import busiest_feeds, failing_feeds, health_engine, run_health_checks
+    from newsworker.worker.health import (
+        busiest_feeds,
+        failing_feeds,
+        health_engine,
+        run_health_checks,
+    )
 
     cfg = _settings()
     console = Console()
@@ -138,7 +143,7 @@ def metrics(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",  # noqa: S104
 ) -> None:
     """Serve Prometheus metrics: the workers' multiprocess files if shared, plus store gauges."""
-    from worker.metrics_server import serve_forever
+    from newsworker.worker.metrics_server import serve_forever
 
     cfg = _settings()
     chosen = port or cfg.metrics_port or 9101
@@ -158,8 +163,8 @@ def prune(
     """Delete old articles, stories, sent deliveries and feed errors in batches, safely."""
     from sqlmodel import Session
 
-    from storage.db import get_engine
-    from storage.retention import prune as prune_store
+    from newsworker.storage.db import get_engine
+    from newsworker.storage.retention import prune as prune_store
 
     cfg = _settings()
     try:

@@ -25,10 +25,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
-from tasks.enrich import EntityMatcher
-from tasks.errors import ParseError
-from tasks.normalize.language import load_language_model
-from tasks.prepare import PreparedFeed, PrepareJob, prepare_feed
+from newsworker.stages.enrich import EntityMatcher
+from newsworker.stages.errors import ParseError
+from newsworker.stages.normalize.language import load_language_model
+from newsworker.stages.prepare import PreparedFeed, PrepareJob, prepare_feed
 
 log = logging.getLogger("newsworker.prepare")
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from rich.console import Console
 
-from config.settings import Settings
-from storage import profiles as profile_store
-from storage.db import session_for
-from tasks.enrich.profiles import ProfilePolicy
-from worker.progress import progress
+from newsworker.config.settings import Settings
+from newsworker.stages.enrich.profiles import ProfilePolicy
+from newsworker.storage import profiles as profile_store
+from newsworker.storage.db import session_for
+from newsworker.worker.progress import progress
 
 
 def import_profiles_file(

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
-from config.settings import Settings
+from newsworker.config.settings import Settings
 
 log = logging.getLogger("newsworker.publisher")
 
@@ -73,10 +73,10 @@ def publishing_alongside(settings: Settings) -> Iterator[Publisher | None]:
 
 
 def _publish_until_stopped(settings: Settings, stop: Event, sent: Synchronized[int]) -> None:
-    from storage.db import dispose_engines
-    from worker.prepare_pool import die_with_parent
-    from worker.running import publish_all, publish_once
-    from worker.runtime import build_runtime
+    from newsworker.storage.db import dispose_engines
+    from newsworker.tasks.runtime import build_runtime
+    from newsworker.worker.prepare_pool import die_with_parent
+    from newsworker.worker.running import publish_all, publish_once
 
     die_with_parent()
     dispose_engines()  # the parent's pooled connections are the parent's

@@ -14,15 +14,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from storage import feeds as feed_store
-from storage.models import utcnow
-from storage.wal import background_checkpoints
-from tasks.enrich import EntityMatcher
-from tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
-from worker.prepare_pool import PreparePool, prepare_processes
-from worker.progress import progress
-from worker.publisher import publishing_alongside
-from worker.runtime import Runtime
+from newsworker.stages.enrich import EntityMatcher
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.models import utcnow
+from newsworker.storage.wal import background_checkpoints
+from newsworker.tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
+from newsworker.tasks.runtime import Runtime
+from newsworker.worker.prepare_pool import PreparePool, prepare_processes
+from newsworker.worker.progress import progress
+from newsworker.worker.publisher import publishing_alongside
 
 log = logging.getLogger("newsworker.run")
 LEASE = timedelta(minutes=15)
@@ -84,7 +84,7 @@ class RunSummary:
 
 def publish_once(runtime: Runtime) -> int:
     """One relay pass over the due deliveries of every sink; returns how many were sent."""
-    from tasks.publish.relay import publish_pending
+    from newsworker.tasks.relay import publish_pending
 
     report = publish_pending(
         session_factory=runtime.session,

@@ -20,9 +20,13 @@ from typing import Any
 
 from celery import signals
 
-from config.settings import get_settings
-from worker.log_context import bind_log_context, install_log_context_filter, reset_log_context
-from worker.metrics_server import (
+from newsworker.config.settings import get_settings
+from newsworker.worker.log_context import (
+    bind_log_context,
+    install_log_context_filter,
+    reset_log_context,
+)
+from newsworker.worker.metrics_server import (
     clear_multiprocess_dir,
     mark_child_dead,
     prepare_multiprocess_env,
@@ -40,7 +44,7 @@ _task_tokens: dict[str, Any] = {}
 
 def configure_worker_logging(**_: Any) -> None:
     """Structured logs in workers and beat (connecting here stops Celery's own set-up)."""
-    from worker.logs import configure_logging
+    from newsworker.worker.logs import configure_logging
 
     configure_logging(get_settings())
     install_log_context_filter()
@@ -54,15 +58,15 @@ def prepare_worker_parent(**_: Any) -> None:
         log.info("cleared stale metric files", extra={"files": removed})
     prebuild_matcher()
     # Every child would otherwise load it on its first poll: seconds per respawned child.
-    from tasks.normalize.language import load_language_model
+    from newsworker.stages.normalize.language import load_language_model
 
     load_language_model()
 
 
 def prebuild_matcher() -> bool:
     """Build the entity matcher now so forked children share it; False if the store is not ready."""
-    from storage.db import get_engine
-    from worker.runtime import get_runtime
+    from newsworker.storage.db import get_engine
+    from newsworker.tasks.runtime import get_runtime
 
     runtime = get_runtime()
     try:
@@ -90,7 +94,7 @@ def reset_child_connections(**_: Any) -> None:
 
 def dispose_inherited_engines() -> None:
     """Forget pooled DB connections inherited from the parent without closing its sockets."""
-    from storage.db import dispose_engines
+    from newsworker.storage.db import dispose_engines
 
     # dispose(close=False) drops the pool's connections without sending a terminate on a socket
     # the parent may still own; the engines then open fresh connections in this process.
@@ -101,7 +105,7 @@ def reset_redis_clients() -> None:
     """Reset the connection pools of the runtime's Redis clients (coordinator, stream sink)."""
     import redis
 
-    from worker.runtime import get_runtime
+    from newsworker.tasks.runtime import get_runtime
 
     runtime = get_runtime()
     holders: list[Any] = [runtime.context.coordinator, *runtime.sinks]

@@ -1,12 +1,12 @@
-"""Alembic environment: runs against the engine storage.migrate hands over."""
+"""Alembic environment: runs against the engine newsworker.storage.migrate hands over."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables)
-from storage.db import create_db_engine
+import newsworker.storage.models  # noqa: F401  (registers the tables)
+from newsworker.storage.db import create_db_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

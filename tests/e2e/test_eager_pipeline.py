@@ -9,16 +9,16 @@ from pathlib import Path
 from rich.console import Console
 from sqlmodel import select
 
-from config.settings import load_settings
-from storage import feeds as feed_store
-from storage.db import session_for
-from storage.migrate import upgrade
-from storage.models import ArticleRecord, Story
+from newsworker.config.settings import load_settings
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.db import session_for
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import ArticleRecord, Story
+from newsworker.tasks.runtime import build_runtime, set_runtime
+from newsworker.worker.profile_admin import import_profiles_file
+from newsworker.worker.running import run_once
 from tests.support.http import LocalHTTPServer, Response
 from tests.support.schema import assert_valid_story
-from worker.profile_admin import import_profiles_file
-from worker.running import run_once
-from worker.runtime import build_runtime, set_runtime
 
 SAMPLES = Path(__file__).resolve().parents[2] / "worker" / "samples"
 
@@ -143,9 +143,9 @@ def test_updated_entry_is_an_update_of_the_same_story(
 def test_a_changed_profile_republishes_recent_stories(
     tmp_path: Path, http_server: LocalHTTPServer
 ) -> None:
-    from storage.profiles import import_profiles
-    from tasks.enrich.profiles import ProfilePolicy
-    from tasks.pipeline import refresh_profile_stories
+    from newsworker.stages.enrich.profiles import ProfilePolicy
+    from newsworker.storage.profiles import import_profiles
+    from newsworker.tasks.pipeline import refresh_profile_stories
 
     settings = _settings(tmp_path)
     upgrade(settings.database_url)

@@ -7,8 +7,8 @@ the "private" redirect target lives on 127.0.0.2.
 
 from __future__ import annotations
 
-import tasks.fetch
-from worker.cli import main
+import newsworker.stages.fetch
+from newsworker.worker.cli import main
 
 
 def only_127_0_0_1_is_public(address: str) -> bool:
@@ -17,5 +17,5 @@ def only_127_0_0_1_is_public(address: str) -> bool:
 
 
 if __name__ == "__main__":
-    tasks.fetch.is_public_address = only_127_0_0_1_is_public
+    newsworker.stages.fetch.is_public_address = only_127_0_0_1_is_public
     main()

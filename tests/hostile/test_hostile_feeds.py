@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from config.settings import load_settings
-from storage.db import create_db_engine
-from storage.feeds import add_feed
-from storage.migrate import upgrade
-from storage.models import ArticleRecord, Feed, FeedErrorRecord, Story
-from storage.outbox import story_payloads
-from tasks.fetch import Fetcher
+from newsworker.config.settings import load_settings
+from newsworker.stages.fetch import Fetcher
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.feeds import add_feed
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import ArticleRecord, Feed, FeedErrorRecord, Story
+from newsworker.storage.outbox import story_payloads
+from newsworker.tasks.runtime import build_runtime, fetch_policy
+from newsworker.worker.running import run_once
 from tests.hostile.feeds import RSS, SECRET, PrivateTarget, healthy_feed, serve_hostile
 from tests.support.http import LocalHTTPServer, Response
-from worker.running import run_once
-from worker.runtime import build_runtime, fetch_policy
 
 HEALTHY = ("alpha", "bravo", "charlie")
 # Inputs that are only big or odd but valid: processed, within the caps.

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from storage.db import create_db_engine
-from storage.migrate import upgrade
-from storage.models import ArticleRecord, Feed, FeedErrorRecord, Story
-from storage.outbox import story_payloads
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.migrate import upgrade
+from newsworker.storage.models import ArticleRecord, Feed, FeedErrorRecord, Story
+from newsworker.storage.outbox import story_payloads
 from tests.faults.corpus import register_feeds, send_task, store_state, stream_events
 from tests.hostile.feeds import RSS, SECRET, PrivateTarget, healthy_feed, serve_hostile
 from tests.hostile.test_hostile_feeds import BIG_BUT_VALID, DEFUSED, MAX_ENTRIES, MAX_TEXT_CHARS

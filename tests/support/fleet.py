@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NEWSWORKER = [sys.executable, "-m", "worker.cli"]
+NEWSWORKER = [sys.executable, "-m", "newsworker.worker.cli"]
 
 
 def fleet_env(**values: str) -> dict[str, str]:

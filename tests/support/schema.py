@@ -50,8 +50,8 @@ def example_story(
     """A valid v1 story built through build_story; n varies the URL, text_chars pads the text."""
     from datetime import UTC, datetime
 
-    from tasks.publish import build_story, story_id_for
-    from tasks.records import (
+    from newsworker.stages.publish import build_story, story_id_for
+    from newsworker.stages.records import (
         Article,
         AttachedEntity,
         Citation,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import storage.models
+import newsworker.storage.models
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('sources', sa.JSON(), nullable=False),
     sa.Column('prior', sa.Float(), nullable=True),
     sa.Column('version', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('updated_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('entity_profiles', schema=None) as batch_op:
@@ -48,11 +48,11 @@ def upgrade() -> None:
     sa.Column('disabled_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('interval_seconds', sa.Integer(), nullable=False),
     sa.Column('interval_override_seconds', sa.Integer(), nullable=True),
-    sa.Column('next_poll_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_polled_at', storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_success_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_poll_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_polled_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_success_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('last_error_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error_count', sa.Integer(), nullable=False),
     sa.Column('etag', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('last_modified', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -61,7 +61,7 @@ def upgrade() -> None:
     sa.Column('redirect_candidate_count', sa.Integer(), nullable=False),
     sa.Column('url_history', sa.JSON(), nullable=False),
     sa.Column('guid_unstable', sa.Boolean(), nullable=False),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('url')
     )
@@ -76,7 +76,7 @@ def upgrade() -> None:
     sa.Column('event', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
     )
@@ -104,9 +104,9 @@ def upgrade() -> None:
     sa.Column('content_html', sa.Text(), nullable=False),
     sa.Column('language', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('author', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('published_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('discovered_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('discovered_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('content_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('flags', sa.JSON(), nullable=False),
     sa.Column('sources', sa.JSON(), nullable=False),
@@ -128,9 +128,9 @@ def upgrade() -> None:
     sa.Column('sink', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('sent_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['event_id'], ['outbox_events.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('event_id', 'sink', name='uq_deliveries_event_sink')
@@ -142,7 +142,7 @@ def upgrade() -> None:
     op.create_table('feed_errors',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('feed_id', sa.Integer(), nullable=False),
-    sa.Column('occurred_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['feed_id'], ['feeds.id'], ondelete='CASCADE'),
@@ -158,8 +158,8 @@ def upgrade() -> None:
     sa.Column('last_event', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('primary_article_id', sa.Integer(), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', newsworker.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['primary_article_id'], ['articles.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('story_id')
     )

@@ -18,7 +18,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The idempotency key of a story revision, as tasks.publish.story.idempotency_key_for builds it.
+# The idempotency key of a story revision, as newsworker.stages.publish.story.idempotency_key_for builds it.
 _KEY = "stories.story_id || ':' || CAST(stories.revision AS VARCHAR)"
 
 

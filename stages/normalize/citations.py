@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from tasks.records import Citation
+from newsworker.stages.records import Citation
 
 _MARKER_RUN = re.compile(r"[ \t]?(?:\[\d{1,3}\])+")
 # A numbered list in sanitized HTML (nh3 output: lower-case tags, quoted attributes).

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
-from tasks.errors import FeedGone, IngestError, RateLimited
+from newsworker.stages.errors import FeedGone, IngestError, RateLimited
 
 # A feed's own refresh hints (TTL, max-age, Expires, Retry-After) are honoured up to this,
 # so a misconfigured `max-age=31536000` cannot park a feed for a year.

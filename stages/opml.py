@@ -8,7 +8,7 @@ from typing import NoReturn
 from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
-from tasks.errors import ParseError
+from newsworker.stages.errors import ParseError
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,15 @@
 """Entity enrichment: find profile mentions in article text, resolve them, attach snapshots."""
 
-from tasks.enrich.matcher import EntityMatcher, MatchableProfile
-from tasks.enrich.policy import EnrichPolicy
-from tasks.enrich.profiles import (
+from newsworker.stages.enrich.matcher import EntityMatcher, MatchableProfile
+from newsworker.stages.enrich.policy import EnrichPolicy
+from newsworker.stages.enrich.profiles import (
     ProfileInput,
     ProfilePolicy,
     matchable_from_input,
     normalize_profile,
     read_profile_lines,
 )
-from tasks.enrich.render import attach_profiles, render_story
+from newsworker.stages.enrich.render import attach_profiles, render_story
 
 __all__ = [
     "EnrichPolicy",

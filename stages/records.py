@@ -6,9 +6,11 @@ RawEntry, normalize -> Article, enrich -> AttachedEntity, publish -> story dict.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +155,22 @@ class FeedRef:
     id: int
     url: str
     title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEventData:
+    """One outbox event as sinks see it: the payload is the stored JSON text, sent as is."""
+
+    id: int
+    story_id: str
+    revision: int
+    event: str
+    idempotency_key: str
+    payload_json: str
+    created_at: datetime
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload decoded."""
+        decoded: dict[str, Any] = json.loads(self.payload_json)
+        return decoded

@@ -7,12 +7,18 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tasks.enrich.matcher import KIND_ACRONYM, KIND_FULL, KIND_SHORT, AliasEntry, Candidate
-from tasks.enrich.policy import EnrichPolicy
-from tasks.records import EntityMatch, Mention
+from newsworker.stages.enrich.matcher import (
+    KIND_ACRONYM,
+    KIND_FULL,
+    KIND_SHORT,
+    AliasEntry,
+    Candidate,
+)
+from newsworker.stages.enrich.policy import EnrichPolicy
+from newsworker.stages.records import EntityMatch, Mention
 
 if TYPE_CHECKING:
-    from tasks.enrich.matcher import EntityMatcher
+    from newsworker.stages.enrich.matcher import EntityMatcher
 
 # Words that introduce a name without being part of it.
 TITLE_WORDS = frozenset(
@@ -388,7 +394,7 @@ class _Resolver:
 
     def context_words(self, candidate: Candidate) -> set[str]:
         """Folded words around the mention, the mention itself excluded."""
-        from tasks.enrich.folding import fold_text
+        from newsworker.stages.enrich.folding import fold_text
 
         window = self.policy.context_chars
         before = self.text[max(0, candidate.start - window) : candidate.start]

@@ -19,9 +19,9 @@ import ahocorasick_rs
 import numpy as np
 import numpy.typing as npt
 
-from tasks.enrich.folding import fold_aliases_joined, fold_ascii, fold_beyond_ascii
-from tasks.enrich.policy import EnrichPolicy
-from tasks.records import EntityMatch
+from newsworker.stages.enrich.folding import fold_aliases_joined, fold_ascii, fold_beyond_ascii
+from newsworker.stages.enrich.policy import EnrichPolicy
+from newsworker.stages.records import EntityMatch
 
 KIND_FULL = 0  # the profile name or an explicit alias
 KIND_ACRONYM = 1  # an all-caps alias such as APEC or G20: matches only in upper case
@@ -566,4 +566,4 @@ def _full_name_profiles(
 
 
 # Imported last: resolution needs this module's records, the matcher needs its rules.
-from tasks.enrich.resolution import resolve as _resolve  # noqa: E402
+from newsworker.stages.enrich.resolution import resolve as _resolve  # noqa: E402

@@ -11,16 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tasks.enrich import EntityMatcher
-from tasks.errors import ParseError
-from tasks.normalize import (
+from newsworker.stages.enrich import EntityMatcher
+from newsworker.stages.errors import ParseError
+from newsworker.stages.normalize import (
     NormalizePolicy,
     entry_fingerprints,
     normalize_entry,
     text_signature,
 )
-from tasks.parse import parse_feed
-from tasks.records import Article, EntityMatch
+from newsworker.stages.parse import parse_feed
+from newsworker.stages.records import Article, EntityMatch
 
 
 @dataclass(frozen=True, slots=True)

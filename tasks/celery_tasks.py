@@ -20,10 +20,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from storage import feeds as feed_store
-from storage.models import utcnow
-from tasks.pipeline import poll_feed as run_poll
-from tasks.pipeline import refresh_profile_stories as run_refresh
+from newsworker.storage import feeds as feed_store
+from newsworker.storage.models import utcnow
+from newsworker.tasks.pipeline import poll_feed as run_poll
+from newsworker.tasks.pipeline import refresh_profile_stories as run_refresh
 
 log = logging.getLogger("newsworker.tasks")
 
@@ -50,7 +50,7 @@ PUBLISH_COALESCE_SECONDS = 1.0
 
 
 def _runtime() -> Any:
-    from worker.runtime import get_runtime
+    from newsworker.tasks.runtime import get_runtime
 
     return get_runtime()
 
@@ -131,7 +131,7 @@ def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
 )
 def publish_pending() -> dict[str, Any]:
     """Relay pending outbox events to every sink."""
-    from tasks.publish.relay import publish_pending as relay
+    from newsworker.tasks.relay import publish_pending as relay
 
     runtime = _runtime()
     report = relay(

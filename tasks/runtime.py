@@ -17,17 +17,17 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from config.settings import Settings, get_settings
-from storage.coordination import CoordinationPolicy, Coordinator
-from storage.db import get_engine
-from storage.profiles import load_or_build_matcher, profiles_version
-from tasks import metrics
-from tasks.enrich import EnrichPolicy, EntityMatcher
-from tasks.fetch import Fetcher, FetchPolicy, host_budget_hook
-from tasks.normalize import NormalizePolicy
-from tasks.pipeline import PipelineContext
-from tasks.publish.sinks import JsonlFileSink, RedisStreamSink, Sink, WebhookSink
-from tasks.schedule import SchedulePolicy
+from newsworker.config.settings import Settings, get_settings
+from newsworker.stages.enrich import EnrichPolicy, EntityMatcher
+from newsworker.stages.fetch import Fetcher, FetchPolicy, host_budget_hook
+from newsworker.stages.normalize import NormalizePolicy
+from newsworker.stages.publish.sinks import JsonlFileSink, RedisStreamSink, Sink, WebhookSink
+from newsworker.stages.schedule import SchedulePolicy
+from newsworker.storage.coordination import CoordinationPolicy, Coordinator
+from newsworker.storage.db import get_engine
+from newsworker.storage.profiles import load_or_build_matcher, profiles_version
+from newsworker.tasks import metrics
+from newsworker.tasks.pipeline import PipelineContext
 
 log = logging.getLogger("newsworker.runtime")
 

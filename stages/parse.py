@@ -16,10 +16,10 @@ from feedparser.urls import _urljoin as feedparser_urljoin
 from feedparser.urls import make_safe_absolute_uri
 from lxml import etree
 
-from tasks.errors import ParseError
-from tasks.normalize.content import html_to_text, sanitize_html
-from tasks.normalize.dates import parse_feed_date
-from tasks.records import ParsedFeed, RawEntry
+from newsworker.stages.errors import ParseError
+from newsworker.stages.normalize.content import html_to_text, sanitize_html
+from newsworker.stages.normalize.dates import parse_feed_date
+from newsworker.stages.records import ParsedFeed, RawEntry
 
 # Conditions feedparser flags as bozo although the feed is still read correctly.
 RECOVERABLE_BOZO = frozenset(

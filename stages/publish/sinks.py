@@ -17,10 +17,10 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 import redis
 
-from storage.outbox import OutboxEventData
-from tasks.errors import IngestError
-from tasks.publish.signing import SIGNATURE_HEADER, sign, verify_signature
-from tasks.publish.story import PRODUCER
+from newsworker.stages.errors import IngestError
+from newsworker.stages.publish.signing import SIGNATURE_HEADER, sign, verify_signature
+from newsworker.stages.publish.story import PRODUCER
+from newsworker.stages.records import OutboxEventData
 
 __all__ = [
     "JsonlFileSink",

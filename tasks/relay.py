@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from storage.models import DeliveryStatus
-from storage.outbox import (
+from newsworker.stages.publish.sinks import SendOutcome, Sink, SinkError
+from newsworker.storage.models import DeliveryStatus
+from newsworker.storage.outbox import (
     ClaimedDelivery,
     DeliveryUpdate,
     OutboxEventData,
@@ -25,8 +26,7 @@ from storage.outbox import (
     record_attempts,
     supports_skip_locked,
 )
-from tasks import metrics
-from tasks.publish.sinks import SendOutcome, Sink, SinkError
+from newsworker.tasks import metrics
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from tasks.records import AttachedEntity, Citation, EntityMatch, ProfileSnapshot
+from newsworker.stages.records import AttachedEntity, Citation, EntityMatch, ProfileSnapshot
 
 SECTION_TITLES = (
     ("person", "About the People Mentioned"),

@@ -7,31 +7,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from tasks.errors import ParseError
-from tasks.normalize.citations import (
+from newsworker.config.defaults import DEFAULT_TRACKING_PARAMS
+from newsworker.stages.errors import ParseError
+from newsworker.stages.normalize.citations import (
     extract_sources,
     link_citation_markers,
     strip_citation_markers,
 )
-from tasks.normalize.content import (
+from newsworker.stages.normalize.content import (
     LINK_REL,
     clean_plain_text,
     defuse_text,
     html_to_text,
     sanitize_html,
 )
-from tasks.normalize.dates import settle_dates
-from tasks.normalize.identity import content_hash, entry_key, guids_look_unstable
-from tasks.normalize.language import article_language
-from tasks.normalize.near_duplicates import (
+from newsworker.stages.normalize.dates import settle_dates
+from newsworker.stages.normalize.identity import content_hash, entry_key, guids_look_unstable
+from newsworker.stages.normalize.language import article_language
+from newsworker.stages.normalize.near_duplicates import (
     NEAR_DUPLICATE_THRESHOLD,
     NearDuplicateIndex,
     similarity,
     text_signature,
 )
-from tasks.normalize.text_limits import cap_html, cap_text
-from tasks.normalize.urls import canonical_url, resolve_url
-from tasks.records import Article, RawEntry
+from newsworker.stages.normalize.text_limits import cap_html, cap_text
+from newsworker.stages.normalize.urls import canonical_url, resolve_url
+from newsworker.stages.records import Article, RawEntry
 
 __all__ = [
     "NEAR_DUPLICATE_THRESHOLD",
@@ -44,26 +45,6 @@ __all__ = [
     "text_signature",
 ]
 
-DEFAULT_TRACKING_PARAMS = (
-    "utm_*",
-    "fbclid",
-    "gclid",
-    "dclid",
-    "msclkid",
-    "mc_cid",
-    "mc_eid",
-    "_ga",
-    "_hsenc",
-    "_hsmi",
-    "igshid",
-    "yclid",
-    "mkt_tok",
-    "oly_anon_id",
-    "oly_enc_id",
-    "vero_id",
-    "wt_mc",
-    "ref_src",
-)
 INFERRED_TITLE_CHARS = 120
 # Part of every entry fingerprint: bump it when normalize_entry changes what it derives from an
 # entry, so entries seen before are normalized again on their feed's next poll.

@@ -30,7 +30,7 @@ from urllib.request import url2pathname
 import httpcore
 import httpx
 
-from tasks.errors import (
+from newsworker.stages.errors import (
     BlockedURL,
     BodyTooLarge,
     FeedGone,
@@ -40,7 +40,7 @@ from tasks.errors import (
     RateLimited,
     TooManyRedirects,
 )
-from tasks.records import FetchResult
+from newsworker.stages.records import FetchResult
 
 DEFAULT_USER_AGENT = "newsworker/0.1 (+https://github.com/newsworker/newsworker)"
 ACCEPT = (

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tasks.records import Article, AttachedEntity, Citation, FeedRef, ProfileSource
-from worker import __version__
+from newsworker import __version__
+from newsworker.stages.records import Article, AttachedEntity, Citation, FeedRef, ProfileSource
 
 SCHEMA_VERSION = "1.0"
 PRODUCER = f"newsworker/{__version__}"

@@ -1,6 +1,6 @@
 """Downstream delivery: the v1 story contract, the outbox relay, sinks and the consumer."""
 
-from tasks.publish.story import (
+from newsworker.stages.publish.story import (
     PRODUCER,
     SCHEMA_VERSION,
     build_story,

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.enrich.folding import fold_text
-from tasks.enrich.matcher import MatchableProfile
-from tasks.records import ProfileSource
+from newsworker.stages.enrich.folding import fold_text
+from newsworker.stages.enrich.matcher import MatchableProfile
+from newsworker.stages.records import ProfileSource
 
 PROFILE_TYPES = frozenset({"person", "organization", "place", "other"})
 _MARKER = re.compile(r"\[(\d{1,4})\]")

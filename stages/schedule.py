@@ -1,4 +1,4 @@
-"""Pure scheduling policy: adaptive intervals, error backoff, failing status, outage detection.
+"""Pure scheduling policy: adaptive intervals, error backoff, failing status, outage ratio.
 
 Nothing here touches the clock, the network or a store: callers pass `now` and an `rng`.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ HISTORY_ENTRIES = 20
 
 @dataclass(frozen=True, slots=True)
 class SchedulePolicy:
-    """Bounds of the adaptive interval and of error backoff (the lead maps settings onto it)."""
+    """Bounds of the adaptive interval and of error backoff (tasks/runtime.py fills it in)."""
 
     min_interval: int = 300
     max_interval: int = 86400
@@ -180,24 +179,3 @@ def is_probable_outage(
         return False
     failures = sum(1 for ok in recent_results if not ok)
     return failures / len(recent_results) >= failure_ratio
-
-
-class OutageDetector:
-    """In-memory sliding window of poll outcomes (for one process; Redis-backed in coordination)."""
-
-    def __init__(
-        self, *, window: int = 100, min_polls: int = 20, failure_ratio: float = 0.9
-    ) -> None:
-        self._results: deque[bool] = deque(maxlen=window)
-        self.min_polls = min_polls
-        self.failure_ratio = failure_ratio
-
-    def record(self, ok: bool) -> None:
-        """Add one poll outcome (True = success or unchanged)."""
-        self._results.append(ok)
-
-    def probable_outage(self) -> bool:
-        """True when most recent polls failed: the network, not the feeds, is probably down."""
-        return is_probable_outage(
-            list(self._results), min_polls=self.min_polls, failure_ratio=self.failure_ratio
-        )

@@ -7,8 +7,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
-from newsworker.storage.coordination import CoordinationPolicy, Coordinator, LocalCoordinationState
+from newsworker.stages.errors import BlockedURL
+from newsworker.storage.coordination import (
+    CoordinationKeys,
+    CoordinationPolicy,
+    Coordinator,
+    LocalCoordinationState,
+)
 
 
 @pytest.fixture(params=["redis", "process"])
@@ -138,8 +145,6 @@ def test_outage_window(coordinators: tuple[Coordinator, Coordinator]) -> None:
 
 
 def test_first_in_window_coalesces_triggers_in_process() -> None:
-    from newsworker.storage.coordination import Coordinator, LocalCoordinationState
-
     coordinator = Coordinator(None, local_state=LocalCoordinationState())
     assert coordinator.first_in_window("publish", 0.2)
     assert not coordinator.first_in_window("publish", 0.2)
@@ -149,8 +154,6 @@ def test_first_in_window_coalesces_triggers_in_process() -> None:
 
 
 def test_first_in_window_is_fleet_wide_on_redis(redis_url: str) -> None:
-    from newsworker.storage.coordination import Coordinator
-
     first, second = Coordinator(redis_url), Coordinator(redis_url)
     try:
         assert first.first_in_window("publish", 5)
@@ -229,8 +232,6 @@ def test_concurrent_callers_wait_for_the_first_probe(
 
 
 def test_no_canary_and_a_refused_canary_declare_nothing() -> None:
-    from newsworker.stages.errors import BlockedURL
-
     def refused() -> bool:
         raise BlockedURL("host resolves to a non-public address")
 
@@ -239,3 +240,22 @@ def test_no_canary_and_a_refused_canary_declare_nothing() -> None:
     started = time.monotonic()
     assert not any(coordinator.probable_outage() for _ in range(10))
     assert time.monotonic() - started < 0.5  # later callers do not wait for an answer
+
+
+def test_redis_keys_come_from_coordination_keys(redis_url: str) -> None:
+    keys = CoordinationKeys("newsworker-test-keys")
+    coordinator = Coordinator(redis_url, key_prefix=keys.prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        slot = coordinator.begin_poll(3, lock_seconds=30, host="Keys.Example", max_wait_seconds=0)
+        assert slot.token is not None
+        assert client.get(keys.feed_lock(3)) == slot.token.encode()
+        assert client.exists(keys.host_budget("keys.example"))
+        coordinator.end_poll(3, slot.token, outcome=True)
+        assert not client.exists(keys.feed_lock(3))
+        assert client.llen(keys.poll_outcomes) == 1
+        assert coordinator.first_in_window("keys", 5)
+        assert client.exists(keys.once("keys"))
+    finally:
+        client.close()
+        coordinator.close()

@@ -6,6 +6,7 @@ to a second server reached as localhost.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from newsworker.storage.models import Feed
 from newsworker.tasks.pipeline import poll_feed
 from newsworker.tasks.runtime import MAX_HOST_WAIT_SECONDS, Runtime, build_runtime
 from tests.hostile.feeds import RSS, healthy_feed
-from tests.support.http import LocalHTTPServer, Response
+from tests.support.http import LocalHTTPServer, Request, Response
 
 pytestmark = pytest.mark.redis
 
@@ -98,12 +99,30 @@ def test_an_exhausted_redirect_target_defers_the_feed_without_counting_an_error(
     assert coordinator.reserve_host_slot("localhost", max_wait_seconds=0) > 90
 
 
-def test_a_short_wait_for_the_redirect_target_is_slept(
+def test_a_short_wait_for_the_redirect_target_is_slept_and_reserved(
     tmp_path: Path, redis_url: str, http_server: LocalHTTPServer, target_server: LocalHTTPServer
 ) -> None:
-    runtime = _runtime(tmp_path, redis_url, localhost_rate=2.0)  # the next slot in 0.5 s
-    assert runtime.context.coordinator.reserve_host_slot("localhost") == 0
+    runtime = _runtime(tmp_path, redis_url, localhost_rate=1.0)  # one request per second
+    coordinator = runtime.context.coordinator
+    assert coordinator.reserve_host_slot("localhost") == 0  # another worker took the slot
+    taken_at = time.monotonic()
     feed_id = _redirecting_feed(runtime, http_server, target_server, "waits")
-    assert MAX_HOST_WAIT_SECONDS >= 0.5
-    assert poll_feed(runtime.context, feed_id).status == "ok"
-    assert len(target_server.requests) == 1
+    hop_times: list[float] = []
+
+    def target(_request: Request) -> Response:
+        hop_times.append(time.monotonic())
+        return Response(200, RSS, healthy_feed("waits"))
+
+    target_server.route("/waits.rss", target)
+    assert MAX_HOST_WAIT_SECONDS >= 1.0  # so the 1 s wait is slept, not deferred
+
+    outcome = poll_feed(runtime.context, feed_id)
+
+    assert outcome.status == "ok"
+    assert len(hop_times) == 1
+    # The hop waited for localhost's next slot, 1 s after the one taken above.
+    assert hop_times[0] - taken_at >= 0.95
+    with runtime.session() as session:
+        assert session.get_one(Feed, feed_id).error_count == 0
+    # The hop reserved that slot: the next free one is 2 s after the first, still ahead.
+    assert 0 < coordinator.reserve_host_slot("localhost", max_wait_seconds=0) <= 1.05

@@ -10,7 +10,6 @@ import pytest
 from newsworker.stages.errors import BlockedURL, FeedGone, FetchError, HTTPStatusError, RateLimited
 from newsworker.stages.schedule import (
     MAX_HINT_SECONDS,
-    OutageDetector,
     SchedulePolicy,
     backoff_after_error,
     interval_from_history,
@@ -136,13 +135,3 @@ def test_redirect_state_persists_after_confirmations() -> None:
 )
 def test_is_probable_outage(results: list[bool], expected: bool) -> None:
     assert is_probable_outage(results, min_polls=20, failure_ratio=0.9) is expected
-
-
-def test_outage_detector_window() -> None:
-    detector = OutageDetector(window=10, min_polls=5, failure_ratio=0.8)
-    for _ in range(10):
-        detector.record(False)
-    assert detector.probable_outage()
-    for _ in range(3):
-        detector.record(True)
-    assert not detector.probable_outage()

@@ -7,7 +7,7 @@ the "private" redirect target lives on 127.0.0.2.
 
 from __future__ import annotations
 
-import newsworker.stages.fetch
+import newsworker.stages.fetch.address
 from newsworker.worker.cli import main
 
 
@@ -17,5 +17,5 @@ def only_127_0_0_1_is_public(address: str) -> bool:
 
 
 if __name__ == "__main__":
-    newsworker.stages.fetch.is_public_address = only_127_0_0_1_is_public
+    newsworker.stages.fetch.address.is_public_address = only_127_0_0_1_is_public
     main()

@@ -1,8 +1,7 @@
-"""The profile store: batched upsert import, lookups, snapshots and the profile-set version."""
+"""The profile store: batched upsert import, lookups, export, matcher inputs and snapshots."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,8 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlmodel import Session, col
 
-from newsworker.stages.enrich.matcher import EntityMatcher, MatchableProfile
-from newsworker.stages.enrich.policy import EnrichPolicy
+from newsworker.stages.enrich.aliases import MatchableProfile
 from newsworker.stages.enrich.profiles import (
     ProfileInput,
     ProfilePolicy,
@@ -23,9 +21,9 @@ from newsworker.stages.enrich.profiles import (
     source_to_dict,
 )
 from newsworker.stages.records import ProfileSnapshot, ProfileSource
-from newsworker.storage.models import EntityProfile, StoreState, StoryEntity, utcnow
+from newsworker.storage.models import EntityProfile, Story, StoryEntity, utcnow
+from newsworker.storage.profile_version import bump_profiles_version
 
-PROFILES_VERSION_KEY = "profiles_version"
 # Characters of each summary read to derive cue words for the matcher (not whole summaries).
 CUE_SUMMARY_CHARS = 300
 
@@ -177,26 +175,6 @@ def _flush(
         session.commit()
 
 
-def bump_profiles_version(*, session: Session) -> str:
-    """Give the profile set a new version so workers rebuild their matcher; not committed."""
-    version = uuid.uuid4().hex
-    state = session.get(StoreState, PROFILES_VERSION_KEY)
-    if state is None:
-        session.add(StoreState(key=PROFILES_VERSION_KEY, value=version))
-    else:
-        state.value = version
-        session.add(state)
-    session.flush()
-    return version
-
-
-def profiles_version(*, session: Session) -> str | None:
-    """The profile set's version, one primary-key read: cheap enough to check per task."""
-    return session.execute(
-        select(col(StoreState.value)).where(col(StoreState.key) == PROFILES_VERSION_KEY)
-    ).scalar_one_or_none()
-
-
 def get_profile(*, session: Session, profile_id: str) -> EntityProfile | None:
     """One profile by its external id, or None."""
     return session.get(EntityProfile, profile_id, populate_existing=True)
@@ -285,19 +263,6 @@ def load_matchable_profiles(*, session: Session, batch_size: int = 5000) -> list
         last = rows[-1][0]
 
 
-def snapshot_of(profile: EntityProfile) -> ProfileSnapshot:
-    """The frozen view of a profile that a story carries."""
-    return _snapshot(
-        profile.id,
-        profile.type,
-        profile.name,
-        profile.summary,
-        profile.sources,
-        profile.version,
-        profile.updated_at,
-    )
-
-
 def _snapshot(
     profile_id: str,
     kind: str,
@@ -349,21 +314,11 @@ def load_snapshots(*, session: Session, ids: Collection[str]) -> dict[str, Profi
     }
 
 
-def profile_ids_changed_since(*, session: Session, since: datetime) -> list[str]:
-    """Ids of profiles whose content changed at or after since."""
-    rows = session.execute(
-        select(col(EntityProfile.id)).where(col(EntityProfile.updated_at) >= since)
-    ).scalars()
-    return list(rows)
-
-
 def stories_to_refresh(*, session: Session, since: datetime) -> list[str]:
     """Stories updated at or after since that carry a profile at an older version.
 
     These are the recent stories to re-publish as `event: updated` (the freshness window).
     """
-    from newsworker.storage.models import Story
-
     query = (
         select(col(StoryEntity.story_id))
         .join(EntityProfile, col(EntityProfile.id) == col(StoryEntity.profile_id))
@@ -373,31 +328,3 @@ def stories_to_refresh(*, session: Session, since: datetime) -> list[str]:
         .distinct()
     )
     return list(session.execute(query).scalars())
-
-
-def load_or_build_matcher(
-    *, session: Session, cache_dir: Path | None = None, policy: EnrichPolicy | None = None
-) -> tuple[str | None, EntityMatcher]:
-    """The matcher for the store's current profile version, and that version.
-
-    With a cache_dir, a build saved for the same version is loaded instead of rebuilt, and a new
-    build is saved there. Call it in the worker parent before forking; per task, compare
-    profiles_version() with the returned version and call again only when it changed.
-    """
-    version = profiles_version(session=session)
-    cache_file = None
-    if cache_dir is not None and version is not None:
-        cache_file = Path(cache_dir) / f"matcher-{version}.bin"
-        if cache_file.exists():
-            try:
-                return version, EntityMatcher.load(cache_file, policy=policy)
-            except (ValueError, OSError, EOFError):
-                cache_file.unlink(missing_ok=True)  # a torn or foreign file: rebuild it
-    matcher = EntityMatcher.build(load_matchable_profiles(session=session), policy=policy)
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        matcher.save(cache_file)
-        for stale in cache_file.parent.glob("matcher-*.bin"):
-            if stale != cache_file:
-                stale.unlink(missing_ok=True)
-    return version, matcher

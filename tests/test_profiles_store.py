@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from newsworker.stages.enrich import EntityMatcher, ProfilePolicy
-from newsworker.storage.models import utcnow
+from newsworker.stages.enrich import EntityMatcher, ProfilePolicy, load_or_build_matcher
+from newsworker.storage.models import ArticleRecord, Feed, Story, StoryEntity, utcnow
+from newsworker.storage.profile_version import profiles_version
 from newsworker.storage.profiles import (
     export_rows,
     get_profile,
@@ -17,9 +18,8 @@ from newsworker.storage.profiles import (
     iter_profiles,
     load_matchable_profiles,
     load_snapshots,
-    profile_ids_changed_since,
-    profiles_version,
     remove_profile,
+    stories_to_refresh,
 )
 
 
@@ -120,8 +120,6 @@ def test_lookups_snapshots_export_and_remove(session: Session) -> None:
     assert remove_profile(session=session, profile_id="Q1") is False
     assert profiles_version(session=session) != version
     assert "Q1" not in {p.id for p in iter_profiles(session=session)}
-    changed = profile_ids_changed_since(session=session, since=utcnow() - timedelta(hours=1))
-    assert set(changed) == {"Q0", "Q2", "Q3", "Q4"}
 
 
 def test_matcher_builds_from_the_store(session: Session) -> None:
@@ -136,8 +134,6 @@ def test_matcher_builds_from_the_store(session: Session) -> None:
 
 
 def test_stories_carrying_a_changed_profile_are_found_for_refresh(session: Session) -> None:
-    from newsworker.storage.models import ArticleRecord, Feed, Story, StoryEntity
-    from newsworker.storage.profiles import stories_to_refresh
 
     import_profiles(session=session, lines=[line("Q1"), line("Q2", "Ivo Kern")])
     old = {p.id: p.version for p in iter_profiles(session=session)}
@@ -176,20 +172,27 @@ def test_stories_carrying_a_changed_profile_are_found_for_refresh(session: Sessi
 
 
 def test_matcher_cache_follows_the_profile_version(session: Session, tmp_path: Path) -> None:
-    from newsworker.storage.profiles import load_or_build_matcher
-
     cache = tmp_path / "cache"
 
+    def current() -> tuple[str | None, EntityMatcher]:
+        version = profiles_version(session=session)
+        matcher = load_or_build_matcher(
+            version=version,
+            profiles=lambda: load_matchable_profiles(session=session),
+            cache_dir=cache,
+        )
+        return version, matcher
+
     import_profiles(session=session, lines=[line("Q1", "Ana Petrović")])
-    version, _ = load_or_build_matcher(session=session, cache_dir=cache)
-    assert version == profiles_version(session=session)
+    version, _ = current()
+    assert version is not None
     assert [p.name for p in cache.iterdir()] == [f"matcher-{version}.bin"]
-    again_version, again = load_or_build_matcher(session=session, cache_dir=cache)
+    again_version, again = current()
     assert again_version == version and again.profile_count == 1
     import_profiles(session=session, lines=[line("Q2", "Ivo Kern")])
-    new_version, rebuilt = load_or_build_matcher(session=session, cache_dir=cache)
+    new_version, rebuilt = current()
     assert new_version != version and rebuilt.profile_count == 2
     assert [p.name for p in cache.iterdir()] == [f"matcher-{new_version}.bin"]
     (cache / f"matcher-{new_version}.bin").write_bytes(b"torn")
-    _, recovered = load_or_build_matcher(session=session, cache_dir=cache)
+    _, recovered = current()
     assert [m.profile_id for m in recovered.match("Ivo Kern spoke.")] == ["Q2"]

@@ -1,6 +1,8 @@
 """Entity enrichment: find profile mentions in article text, resolve them, attach snapshots."""
 
-from newsworker.stages.enrich.matcher import EntityMatcher, MatchableProfile
+from newsworker.stages.enrich.aliases import MatchableProfile
+from newsworker.stages.enrich.matcher import EntityMatcher
+from newsworker.stages.enrich.matcher_cache import load_or_build_matcher
 from newsworker.stages.enrich.policy import EnrichPolicy
 from newsworker.stages.enrich.profiles import (
     ProfileInput,
@@ -18,6 +20,7 @@ __all__ = [
     "ProfileInput",
     "ProfilePolicy",
     "attach_profiles",
+    "load_or_build_matcher",
     "matchable_from_input",
     "normalize_profile",
     "read_profile_lines",

@@ -182,11 +182,6 @@ _ASCII_TABLE_KEEP_NUL = b"\x00" + _ASCII_TABLE[1:]
 _ASCII_PUNCT_KEEP_SEPARATOR = re.compile(r"[^0-9a-z \x00\x80-\U0010ffff]")
 
 
-def fold_aliases(aliases: list[str]) -> list[str]:
-    """fold_alias over many aliases at C speed: one pass over the joined text."""
-    return fold_aliases_joined(aliases).split(_SEPARATOR)
-
-
 def fold_aliases_joined(aliases: list[str]) -> str:
     """The fold_alias forms of the aliases, joined by NUL characters."""
     joined = _SEPARATOR.join(aliases)
@@ -203,6 +198,7 @@ def fold_aliases_joined(aliases: list[str]) -> str:
         if len(lowered) != len(joined):
             return _SEPARATOR.join(map(fold_alias, aliases))
         folded = _ASCII_PUNCT_KEEP_SEPARATOR.sub(" ", lowered)
-    # Space runs are single now: strip each alias by dropping the spaces beside separators.
+    # Space runs are single at this point: strip each alias by dropping the spaces beside
+    # separators.
     folded = _SPACE_RUN.sub(" ", folded).replace(" " + _SEPARATOR, _SEPARATOR)
     return folded.replace(_SEPARATOR + " ", _SEPARATOR).strip(" ")

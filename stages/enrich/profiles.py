@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from newsworker.stages.enrich.aliases import MatchableProfile
 from newsworker.stages.enrich.folding import fold_text
-from newsworker.stages.enrich.matcher import MatchableProfile
 from newsworker.stages.records import ProfileSource
 
 PROFILE_TYPES = frozenset({"person", "organization", "place", "other"})

@@ -2,61 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
-from newsworker.stages.enrich.matcher import (
+from newsworker.stages.enrich.aliases import (
     KIND_ACRONYM,
     KIND_FULL,
     KIND_SHORT,
-    AliasEntry,
     Candidate,
+    SpanSource,
 )
+from newsworker.stages.enrich.context import (
+    has_name_evidence,
+    inside_longer_name,
+    is_headline_caps,
+    is_sentence_initial,
+    title_before,
+)
+from newsworker.stages.enrich.folding import fold_text
+from newsworker.stages.enrich.match_records import entity_matches
 from newsworker.stages.enrich.policy import EnrichPolicy
-from newsworker.stages.records import EntityMatch, Mention
-
-if TYPE_CHECKING:
-    from newsworker.stages.enrich.matcher import EntityMatcher
-
-# Words that introduce a name without being part of it.
-TITLE_WORDS = frozenset(
-    """president minister premier chancellor king queen prince princess emperor empress pope
-    mr mrs ms miss mx dr sir dame lord lady senator sen rep representative congressman
-    congresswoman governor gov mayor general gen admiral colonel col captain capt lieutenant
-    sergeant secretary chairman chairwoman chair leader ceo founder judge justice speaker
-    ambassador envoy commissioner director chief vice deputy former late prof professor rev
-    reverend sheikh crown elect coach ayatollah cardinal bishop archbishop chancellor state
-    ceo cfo coo chairperson spokesperson""".split()  # noqa: SIM905
-)
-# Capitalised words that open sentences and clauses without being part of a name.
-FUNCTION_WORDS = frozenset(
-    """the a an in on at for by with from to and but or nor of as when after before while since
-    if then so yet this that these those its his her their our my your both all new meanwhile
-    yesterday today tonight also why how what where who whom whose which under over about
-    between against during without within despite though although because until unlike like
-    according says said unless once every each some many most several no not there here it
-    he she they we i you""".split()  # noqa: SIM905
-)
-# Capitalised words that follow a name without extending it ("met Xi Jinping Monday").
-CALENDAR_WORDS = frozenset(
-    """monday tuesday wednesday thursday friday saturday sunday january february march april
-    may june july august september october november december""".split()  # noqa: SIM905
-)
-# Words after a bare capitalised name that show it is acting as a name ("Target said").
-NAME_EVIDENCE_WORDS = frozenset(
-    """said says say told tells added adds announced announces reported reports plans planned
-    will would could can may might has had have is was called calls urged urges warned warns
-    expects expected confirmed confirms denied denies launched launches agreed agrees declined
-    declines posted posts raised raises cut cuts rose fell shares stock spokesperson spokesman
-    spokeswoman chief executive executives boss chairman founder itself himself herself
-    wrote writes argued argues insisted insists vowed vows""".split()  # noqa: SIM905
-)
-_WORD_AFTER = re.compile(r"\s+([^\W\d_][\w-]*)")
-_WORD_BEFORE = re.compile(r"([^\W\d_][\w.]*)[ \-]$")
-_POSSESSIVE_AFTER = re.compile(r"['’]s?\b")
-_SENTENCE_END = frozenset('.!?:;\n\r"“”')
+from newsworker.stages.records import EntityMatch
 
 _OCCUPIED = b"\x01" * 256
 _new_tuple = tuple.__new__
@@ -67,88 +32,10 @@ CONFIDENCE_COREFERENCE = 0.9
 CONFIDENCE_COREFERENCE_SEVERAL = 0.8
 
 
-def is_sentence_initial(text: str, start: int) -> bool:
-    """True when only spaces and opening quotes separate start from a sentence boundary."""
-    index = start - 1
-    while index >= 0 and (text[index] in " \t'‘\"“(" and text[index] not in "\n"):
-        index -= 1
-    return index < 0 or text[index] in _SENTENCE_END
-
-
-def word_after(text: str, end: int) -> str | None:
-    """The word right after end, separated only by spaces or one hyphen, or None."""
-    if end < len(text) and text[end] == "-":
-        match = re.match(r"([^\W\d_][\w]*)", text[end + 1 : end + 40])
-        return match.group(1) if match else None
-    match = _WORD_AFTER.match(text, end, min(len(text), end + 40))
-    if match is None or "\n" in text[end : match.start(1)]:
-        return None
-    return match.group(1)
-
-
-def word_before(text: str, start: int) -> str | None:
-    """The word right before start, separated only by one space or hyphen, or None."""
-    match = _WORD_BEFORE.search(text[max(0, start - 40) : start])
-    return match.group(1) if match else None
-
-
-def _is_headline_caps(text: str, start: int, end: int) -> bool:
-    span = text[start:end]
-    if not span.isupper():
-        return False
-    neighbours = (word_before(text, start), word_after(text, end))
-    return any(w is not None and len(w) > 1 and w.isupper() for w in neighbours)
-
-
-def inside_longer_name(
-    text: str, start: int, end: int, entries: tuple[AliasEntry, ...] = ()
-) -> bool:
-    """True when the span is only the head or tail of a longer capitalised name ("Adams Hall").
-
-    Acronyms are never inside a longer name: entries are the aliases that fit the span, if any
-    of them may be one.
-    """
-    # Fast exits: most mentions sit between a lower-case word or punctuation on both sides.
-    next_char = text[end + 1 : end + 2] if text[end : end + 1] in (" ", "-") else ""
-    if not next_char.isupper():
-        if start < 2 or text[start - 1] not in " -" or not text[start - 2].isalpha():
-            return False
-        word_start = text.rfind(" ", max(0, start - 40), start - 1) + 1
-        if text[word_start].islower() and "\n" not in text[word_start:start]:
-            return False  # "met Kari Moto": the word before is lower case
-    if entries and all(entry.kind == KIND_ACRONYM for entry in entries):
-        return False
-    if _is_headline_caps(text, start, end):
-        return False
-    if next_char.isupper():
-        after = word_after(text, end)
-        return after is None or after.lower() not in CALENDAR_WORDS
-    before = word_before(text, start)
-    if before is None or not before[0].isupper():
-        return False
-    bare = before.rstrip(".").lower()
-    if bare in TITLE_WORDS or bare in FUNCTION_WORDS:
-        return False
-    return not before.isupper() or len(before) < 2
-
-
-def has_name_evidence(text: str, candidate: Candidate) -> bool:
-    """A bare capitalised word acts as a name: a possessive or a verb of saying follows it."""
-    if _POSSESSIVE_AFTER.match(text, candidate.end):
-        return True
-    after = word_after(text, candidate.end)
-    return after is not None and after.lower() in NAME_EVIDENCE_WORDS
-
-
-def _title_before(text: str, start: int) -> bool:
-    window = re.findall(r"[^\W\d_]+", text[max(0, start - 40) : start])[-3:]
-    return any(word.lower() in TITLE_WORDS for word in window)
-
-
 class _Resolver:
     """One article's resolution state."""
 
-    def __init__(self, text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> None:
+    def __init__(self, text: str, matcher: SpanSource, policy: EnrichPolicy) -> None:
         self.text = text
         self.matcher = matcher
         self.policy = policy
@@ -166,6 +53,7 @@ class _Resolver:
         self.full_names: list[tuple[int, int, int]] = []
 
     def attach(self, profile: int, candidate: Candidate, confidence: float) -> None:
+        """Add the candidate's span to the profile's spans, at least at this confidence."""
         self.attach_span(profile, candidate.start, candidate.end, confidence)
 
     def attach_span(self, profile: int, start: int, end: int, confidence: float) -> None:
@@ -248,7 +136,7 @@ class _Resolver:
                     (start, end, folded_start, folded_start - negative_length, entries, pattern),
                 )
             )
-        taken.sort()  # by start: spans no longer overlap
+        taken.sort()  # by start: the taken spans never overlap
         return taken
 
     def attach_full_names(self) -> None:
@@ -271,8 +159,10 @@ class _Resolver:
                 spans_of[profile] = [(start, end)]
             else:
                 spans.append((start, end))
-        return self.records(
-            [(profile, CONFIDENCE_FULL_NAME, spans) for profile, spans in spans_of.items()]
+        return entity_matches(
+            self.text,
+            self.matcher.profile_ids,
+            [(profile, CONFIDENCE_FULL_NAME, spans) for profile, spans in spans_of.items()],
         )
 
     def full_mentions(self, spans: Sequence[Candidate]) -> list[tuple[Candidate, int]]:
@@ -302,8 +192,7 @@ class _Resolver:
             if entry.token_count == 1 and entry.kind != KIND_ACRONYM:
                 span = self.text[candidate.start : candidate.end]
                 if span.isupper() and (
-                    len(span) < 3
-                    or not _is_headline_caps(self.text, candidate.start, candidate.end)
+                    len(span) < 3 or not is_headline_caps(self.text, candidate.start, candidate.end)
                 ):
                     continue  # an all-caps word in running text is some other acronym
                 if len(profiles) == 1 and (
@@ -337,6 +226,7 @@ class _Resolver:
                 self.short_without_anchor(candidate, profiles)
 
     def coreference(self, candidate: Candidate, anchored: list[int]) -> None:
+        """A short form refers to the full mention before it, else to the nearest after it."""
         if len(anchored) == 1:
             self.attach(anchored[0], candidate, CONFIDENCE_COREFERENCE)
             return
@@ -350,10 +240,11 @@ class _Resolver:
         self.attach(min(anchored, key=distance), candidate, CONFIDENCE_COREFERENCE_SEVERAL)
 
     def short_without_anchor(self, candidate: Candidate, profiles: list[int]) -> None:
+        """A short form with no full mention attaches only when distinctive and name-like."""
         if candidate.pattern in self.blocked:
             return  # the text names someone else with this surname ("Eric Adams")
         span = self.text[candidate.start : candidate.end]
-        if span.isupper() and not _is_headline_caps(self.text, candidate.start, candidate.end):
+        if span.isupper() and not is_headline_caps(self.text, candidate.start, candidate.end):
             return  # "UN" is not the short form of "Kim Jong Un"
         risky = is_sentence_initial(self.text, candidate.start) or span.isupper()
         if risky and not has_name_evidence(self.text, candidate):
@@ -362,7 +253,7 @@ class _Resolver:
             if len(span) < 3:
                 return  # two-letter short forms only ever follow a full mention
             confidence = self.policy.distinctive_surname_confidence
-            if _title_before(self.text, candidate.start):
+            if title_before(self.text, candidate.start):
                 confidence = min(0.85, confidence + 0.15)
             self.attach(profiles[0], candidate, confidence)
             return
@@ -373,7 +264,7 @@ class _Resolver:
         if not self.policy.cues_and_priors:
             return
         context = self.context_words(candidate)
-        titled = _title_before(self.text, candidate.start)
+        titled = title_before(self.text, candidate.start)
         scores = []
         for profile in profiles:
             cues = set(self.matcher.cues[profile].split())
@@ -394,14 +285,13 @@ class _Resolver:
 
     def context_words(self, candidate: Candidate) -> set[str]:
         """Folded words around the mention, the mention itself excluded."""
-        from newsworker.stages.enrich.folding import fold_text
-
         window = self.policy.context_chars
         before = self.text[max(0, candidate.start - window) : candidate.start]
         after = self.text[candidate.end : candidate.end + window]
         return set(fold_text(before)[0].split()) | set(fold_text(after)[0].split())
 
     def results(self) -> list[EntityMatch]:
+        """The attached profiles at or above the policy's confidence, in first-mention order."""
         threshold = self.policy.min_confidence
         confidence = self.confidence
         rows = []
@@ -413,65 +303,14 @@ class _Resolver:
             # Mentions never overlap, so first starts differ and the profile never decides order.
             rows.append((spans[0][0], profile, spans))
         rows.sort()
-        return self.records([(profile, confidence[profile], spans) for _, profile, spans in rows])
-
-    def records(self, rows: list[tuple[int, float, list[tuple[int, int]]]]) -> list[EntityMatch]:
-        """One EntityMatch per (profile, confidence, spans) row, in the rows' order."""
-        text = self.text
-        profile_ids = self.matcher.profile_ids
-        if _FAST_RECORDS is None:
-            return [
-                EntityMatch(
-                    profile_ids[profile],
-                    confidence,
-                    tuple([Mention(text[s:e], s, e) for s, e in spans]),
-                )
-                for profile, confidence, spans in rows
-            ]
-        new_object = object.__new__
-        set_text, set_start, set_end, set_id, set_confidence, set_mentions = _FAST_RECORDS
-        matches = []
-        for profile, confidence, spans in rows:
-            mentions = []
-            for start, end in spans:
-                mention = new_object(Mention)
-                set_text(mention, text[start:end])
-                set_start(mention, start)
-                set_end(mention, end)
-                mentions.append(mention)
-            match = new_object(EntityMatch)
-            set_id(match, profile_ids[profile])
-            set_confidence(match, confidence)
-            set_mentions(match, tuple(mentions))
-            matches.append(match)
-        return matches
-
-
-def _slot_setters(record: type, names: tuple[str, ...]) -> list[Callable[[object, Any], None]]:
-    """The slot setters of a frozen dataclass whose generated __init__ only assigns its fields."""
-    fields = tuple(field.name for field in dataclasses.fields(record))
-    if fields != names or hasattr(record, "__post_init__") or "__slots__" not in vars(record):
-        raise TypeError(f"{record.__name__} is not a plain frozen slots dataclass")
-    return [vars(record)[name].__set__ for name in names]
-
-
-def _fast_records() -> tuple[Callable[[object, Any], None], ...] | None:
-    """Slot setters for Mention and EntityMatch, or None when they are not plain records."""
-    # Setting slots directly costs about half a frozen __init__, and an article makes two dozen
-    # records. Should the records gain validation or fields, results() uses the constructors.
-    try:
-        return (
-            *_slot_setters(Mention, ("text", "start", "end")),
-            *_slot_setters(EntityMatch, ("profile_id", "confidence", "mentions")),
+        return entity_matches(
+            self.text,
+            self.matcher.profile_ids,
+            [(profile, confidence[profile], spans) for _, profile, spans in rows],
         )
-    except (TypeError, KeyError, AttributeError):
-        return None
 
 
-_FAST_RECORDS = _fast_records()
-
-
-def resolve(text: str, matcher: EntityMatcher, policy: EnrichPolicy) -> list[EntityMatch]:
+def resolve(text: str, matcher: SpanSource, policy: EnrichPolicy) -> list[EntityMatch]:
     """Find and resolve the entity mentions of one text."""
     raw = matcher.raw_spans(text)
     if not raw:

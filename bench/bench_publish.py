@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from newsworker.stages.publish.sinks import RedisStreamSink
 from newsworker.storage.db import create_db_engine
 from newsworker.storage.models import OutboxEvent
-from newsworker.storage.outbox import enqueue_story_event
+from newsworker.storage.outbox import enqueue_story_batch
 from newsworker.tasks.relay import publish_pending
 from tests.support.schema import example_story
 
@@ -56,8 +56,9 @@ def make_payloads(count: int, size: int, *, start: int = 0) -> list[dict]:
 def enqueue_many(engine, payloads: list[dict], chunk: int = 1000) -> None:
     for first in range(0, len(payloads), chunk):
         with Session(engine) as session:
-            for payload in payloads[first : first + chunk]:
-                enqueue_story_event(session=session, payload=payload, sinks=["redis"])
+            enqueue_story_batch(
+                session=session, payloads=payloads[first : first + chunk], sinks=["redis"]
+            )
             session.commit()
 
 

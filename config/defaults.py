@@ -21,3 +21,6 @@ DEFAULT_TRACKING_PARAMS = (
     "wt_mc",
     "ref_src",
 )
+
+# The Redis Stream the stream sink appends stories to, and health checks look at.
+DEFAULT_STREAM_NAME = "newsworker:stories"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from newsworker import __version__
-from newsworker.config.defaults import DEFAULT_TRACKING_PARAMS
+from newsworker.config.defaults import DEFAULT_STREAM_NAME, DEFAULT_TRACKING_PARAMS
 
 
 class WebhookTarget(BaseModel):
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
 
     # --- Publishing ---
     jsonl_path: Path | None = Path("./newsworker-stories.jsonl")
-    stream_name: str = "newsworker:stories"
+    stream_name: str = DEFAULT_STREAM_NAME
     stream_maxlen: int = Field(default=1_000_000, gt=0)
     webhooks: list[WebhookTarget] = Field(default_factory=list)
     webhook_max_attempts: int = Field(default=8, ge=1)

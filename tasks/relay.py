@@ -15,17 +15,17 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session
 
 from newsworker.stages.publish.sinks import SendOutcome, Sink, SinkError
-from newsworker.storage.models import DeliveryStatus
-from newsworker.storage.outbox import (
+from newsworker.stages.records import OutboxEventData
+from newsworker.storage.deliveries import (
     ClaimedDelivery,
     DeliveryUpdate,
-    OutboxEventData,
     claim_due,
-    iter_events_since,
     mark_sent,
     record_attempts,
     supports_skip_locked,
 )
+from newsworker.storage.models import DeliveryStatus
+from newsworker.storage.outbox import iter_events_since
 from newsworker.tasks import metrics
 
 log = logging.getLogger(__name__)

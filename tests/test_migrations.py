@@ -11,7 +11,7 @@ from sqlmodel import Session, SQLModel
 
 from newsworker.storage.db import create_db_engine
 from newsworker.storage.migrate import current_revision, head_revision, is_at_head, upgrade
-from newsworker.storage.outbox import get_story
+from newsworker.storage.story_payloads import get_story
 
 
 def test_migrations_match_models(database_url: str) -> None:

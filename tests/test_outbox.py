@@ -1,12 +1,23 @@
-"""newsworker.storage.outbox on SQLite and PostgreSQL: enqueue, claim, marks, dead letters."""
+"""The outbox on SQLite and PostgreSQL: enqueue, claim, marks, dead letters, stored stories."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
+from newsworker.storage import outbox
+from newsworker.storage.dead_letters import dead_letters, requeue_dead
+from newsworker.storage.deliveries import (
+    DeliveryUpdate,
+    claim_due,
+    mark_sent,
+    oldest_pending_age,
+    pending_count,
+    record_attempts,
+)
 from newsworker.storage.models import (
     ArticleRecord,
     Delivery,
@@ -15,33 +26,33 @@ from newsworker.storage.models import (
     OutboxEvent,
     Story,
 )
-from newsworker.storage.outbox import (
-    DeliveryUpdate,
-    claim_due,
-    dead_letters,
-    enqueue_story_event,
-    enqueue_story_events,
-    get_story,
-    iter_events_since,
-    iter_stories_since,
-    mark_sent,
-    oldest_pending_age,
-    pending_count,
-    record_attempts,
-    requeue_dead,
-)
+from newsworker.storage.outbox import enqueue_story_batch, iter_events_since
+from newsworker.storage.story_payloads import get_story, iter_stories_since
 from tests.support.schema import example_story
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
+def enqueue_one(session: Session, payload: dict[str, Any], sinks: list[str]) -> int:
+    """Enqueue one story event; return its id."""
+    return enqueue_story_batch(session=session, payloads=[payload], sinks=sinks).ids[
+        payload["idempotency_key"]
+    ]
+
+
+def enqueue_new(session: Session, payloads: list[dict[str, Any]], sinks: list[str]) -> int:
+    """Enqueue story events; return how many were new."""
+    return enqueue_story_batch(session=session, payloads=payloads, sinks=sinks).new
+
+
 def test_enqueue_adds_one_delivery_per_sink_and_is_idempotent(session: Session) -> None:
     payload = example_story(n=1)
-    event = enqueue_story_event(session=session, payload=payload, sinks=["redis", "jsonl", "redis"])
+    event_id = enqueue_one(session, payload, ["redis", "jsonl", "redis"])
     session.commit()
-    again = enqueue_story_event(session=session, payload=example_story(n=1), sinks=["redis"])
+    assert enqueue_one(session, example_story(n=1), ["redis"]) == event_id
     session.commit()
-    assert again.id == event.id
+    event = session.get(OutboxEvent, event_id)
+    assert event is not None
     assert event.idempotency_key == f"{payload['story_id']}:1"
     assert (event.story_id, event.revision, event.event) == (payload["story_id"], 1, "created")
     sinks = sorted(d.sink for d in session.exec(select(Delivery)).all())
@@ -53,18 +64,18 @@ def test_enqueue_adds_one_delivery_per_sink_and_is_idempotent(session: Session) 
 
 def test_enqueue_refuses_a_payload_without_key(session: Session) -> None:
     with pytest.raises(ValueError, match="idempotency_key"):
-        enqueue_story_event(session=session, payload={"story_id": "x"}, sinks=["redis"])
+        enqueue_one(session, {"story_id": "x"}, ["redis"])
 
 
 def test_rollback_drops_the_event_with_the_article(session: Session) -> None:
-    enqueue_story_event(session=session, payload=example_story(n=1), sinks=["redis"])
+    enqueue_one(session, example_story(n=1), ["redis"])
     session.rollback()
     assert pending_count(session=session) == 0
 
 
 def test_claim_returns_stored_json_and_marks_move_state(session: Session) -> None:
     for n in range(3):
-        enqueue_story_event(session=session, payload=example_story(n=n), sinks=["redis"])
+        enqueue_one(session, example_story(n=n), ["redis"])
     session.commit()
     now = datetime.now(UTC) + timedelta(seconds=1)
     claimed = claim_due(session=session, sink="redis", now=now, limit=2)
@@ -102,7 +113,7 @@ def test_claim_returns_stored_json_and_marks_move_state(session: Session) -> Non
 
 
 def test_requeue_all_and_claim_respects_next_attempt(session: Session) -> None:
-    enqueue_story_event(session=session, payload=example_story(n=1), sinks=["hook"])
+    enqueue_one(session, example_story(n=1), ["hook"])
     session.commit()
     (claimed,) = claim_due(session=session, sink="hook", now=datetime.now(UTC), limit=5)
     later = datetime.now(UTC) + timedelta(hours=1)
@@ -129,7 +140,7 @@ def test_requeue_all_and_claim_respects_next_attempt(session: Session) -> None:
 
 def test_oldest_pending_age(session: Session) -> None:
     assert oldest_pending_age(session=session) is None
-    enqueue_story_event(session=session, payload=example_story(n=1), sinks=["redis"])
+    enqueue_one(session, example_story(n=1), ["redis"])
     session.commit()
     age = oldest_pending_age(session=session, now=datetime.now(UTC) + timedelta(seconds=30))
     assert age is not None
@@ -138,7 +149,7 @@ def test_oldest_pending_age(session: Session) -> None:
 
 def test_iter_events_since_batches_in_order(session: Session) -> None:
     for n in range(5):
-        enqueue_story_event(session=session, payload=example_story(n=n), sinks=["redis"])
+        enqueue_one(session, example_story(n=n), ["redis"])
     session.commit()
     batches = list(iter_events_since(session=session, since=T0, batch_size=2))
     assert [len(b) for b in batches] == [2, 2, 1]
@@ -164,12 +175,12 @@ def test_stories_since_and_get_story(session: Session) -> None:
         session.add(article)
         session.flush()
         assert article.id is not None
-        event = enqueue_story_event(session=session, payload=payload, sinks=["redis"])
+        event_id = enqueue_one(session, payload, ["redis"])
         session.add(
             Story(
                 story_id=payload["story_id"],
                 primary_article_id=article.id,
-                last_event_id=event.id,
+                last_event_id=event_id,
                 updated_at=T0 + timedelta(minutes=n),
             )
         )
@@ -186,7 +197,7 @@ def test_stories_since_and_get_story(session: Session) -> None:
 
 def test_bulk_enqueue_adds_one_delivery_per_sink_in_order(session: Session) -> None:
     payloads = [example_story(n=n) for n in range(5)]
-    assert enqueue_story_events(session=session, payloads=payloads, sinks=["redis", "jsonl"]) == 5
+    assert enqueue_new(session, payloads, ["redis", "jsonl"]) == 5
     session.commit()
     events = session.exec(select(OutboxEvent).order_by(OutboxEvent.id)).all()  # type: ignore[arg-type]
     assert [e.idempotency_key for e in events] == [p["idempotency_key"] for p in payloads]
@@ -204,12 +215,12 @@ def test_bulk_enqueue_adds_one_delivery_per_sink_in_order(session: Session) -> N
 
 
 def test_bulk_enqueue_is_idempotent_on_keys(session: Session) -> None:
-    enqueue_story_event(session=session, payload=example_story(n=1), sinks=["redis"])
+    enqueue_one(session, example_story(n=1), ["redis"])
     session.commit()
     payloads = [example_story(n=n) for n in (0, 1, 2, 2)] + [example_story(n=2, revision=2)]
-    assert enqueue_story_events(session=session, payloads=payloads, sinks=["redis"]) == 3
+    assert enqueue_new(session, payloads, ["redis"]) == 3
     session.commit()
-    assert enqueue_story_events(session=session, payloads=payloads, sinks=["redis"]) == 0
+    assert enqueue_new(session, payloads, ["redis"]) == 0
     session.commit()
     keys = sorted(session.exec(select(OutboxEvent.idempotency_key)).all())
     assert keys == sorted({p["idempotency_key"] for p in payloads})
@@ -217,25 +228,21 @@ def test_bulk_enqueue_is_idempotent_on_keys(session: Session) -> None:
 
 
 def test_bulk_enqueue_chunks_key_lookups(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    import newsworker.storage.outbox
-
-    monkeypatch.setattr(newsworker.storage.outbox, "KEY_LOOKUP_CHUNK", 2)
+    monkeypatch.setattr(outbox, "KEY_LOOKUP_CHUNK", 2)
     payloads = [example_story(n=n) for n in range(5)]
-    enqueue_story_events(session=session, payloads=payloads[:3], sinks=["jsonl"])
-    assert enqueue_story_events(session=session, payloads=payloads, sinks=["jsonl"]) == 2
-    assert enqueue_story_events(session=session, payloads=[], sinks=["jsonl"]) == 0
+    enqueue_new(session, payloads[:3], ["jsonl"])
+    assert enqueue_new(session, payloads, ["jsonl"]) == 2
+    assert enqueue_new(session, [], ["jsonl"]) == 0
     session.commit()
     assert pending_count(session=session) == 5
 
 
 def test_bulk_enqueue_refuses_a_payload_without_key(session: Session) -> None:
     with pytest.raises(ValueError, match=r"payloads\[1\]\.idempotency_key"):
-        enqueue_story_events(
-            session=session, payloads=[example_story(n=1), {"story_id": "x"}], sinks=["redis"]
-        )
+        enqueue_new(session, [example_story(n=1), {"story_id": "x"}], ["redis"])
 
 
 def test_bulk_enqueue_rolls_back_with_the_transaction(session: Session) -> None:
-    enqueue_story_events(session=session, payloads=[example_story(n=1)], sinks=["redis"])
+    enqueue_new(session, [example_story(n=1)], ["redis"])
     session.rollback()
     assert pending_count(session=session) == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -27,14 +28,11 @@ from newsworker.stages.publish.sinks import (
     WebhookSink,
     verify_signature,
 )
+from newsworker.stages.records import OutboxEventData
 from newsworker.storage.db import create_db_engine
-from newsworker.storage.outbox import (
-    OutboxEventData,
-    dead_letters,
-    enqueue_story_event,
-    pending_count,
-    requeue_dead,
-)
+from newsworker.storage.dead_letters import dead_letters, requeue_dead
+from newsworker.storage.deliveries import pending_count
+from newsworker.storage.outbox import enqueue_story_batch
 from newsworker.tasks.relay import DeliveryPolicy, backoff_delay, publish_pending, replay
 from tests.support.http import LocalHTTPServer, Request, Response
 from tests.support.schema import assert_valid_story, example_story
@@ -51,14 +49,11 @@ def factory(engine: Engine) -> Callable[[], Session]:
 
 def enqueue(engine: Engine, count: int, sinks: Sequence[str], *, start: int = 0) -> list[str]:
     """Enqueue count example stories; return their idempotency keys."""
-    keys = []
+    payloads = [example_story(n=n) for n in range(start, start + count)]
     with Session(engine) as session:
-        for n in range(start, start + count):
-            payload = example_story(n=n)
-            enqueue_story_event(session=session, payload=payload, sinks=sinks)
-            keys.append(payload["idempotency_key"])
+        enqueue_story_batch(session=session, payloads=payloads, sinks=sinks)
         session.commit()
-    return keys
+    return [payload["idempotency_key"] for payload in payloads]
 
 
 def stream_keys(redis_url: str, stream: str = STREAM) -> list[str]:
@@ -385,8 +380,6 @@ def test_concurrent_publishers_never_share_a_batch_on_postgres(postgres_url: str
 
 
 def test_publish_counts_and_outbox_lag_reach_the_metrics(engine: Engine, tmp_path: Path) -> None:
-    from prometheus_client import REGISTRY
-
     def sample(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 

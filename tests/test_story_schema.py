@@ -10,7 +10,7 @@ import pytest
 
 from newsworker import __version__
 from newsworker.stages.publish import PRODUCER, SCHEMA_VERSION, story_id_for
-from newsworker.stages.publish.story import utc_iso
+from newsworker.stages.publish.story import _STORY_NAMESPACE, utc_iso
 from tests.support.schema import assert_valid_story, example_story, story_errors
 
 
@@ -76,8 +76,6 @@ def test_story_id_is_stable_and_prefers_the_canonical_url() -> None:
 )
 def test_story_id_is_uuid5_of_the_name(canonical_url: str | None, entry_key: str) -> None:
     """story_id_for spells out uuid5: it must give exactly uuid.uuid5's answer."""
-    from newsworker.stages.publish.story import _STORY_NAMESPACE
-
     name = f"url:{canonical_url}" if canonical_url else f"entry:https://f/feed\n{entry_key}"
     expected = str(uuid.uuid5(_STORY_NAMESPACE, name))
     got = story_id_for(canonical_url=canonical_url, feed_url="https://f/feed", entry_key=entry_key)

@@ -1,8 +1,7 @@
 """A process that relays the outbox while `newsworker run` polls, as the fleet's publish queue does.
 
-Without it, the embedded mode published a round's stories only after its last feed was stored:
-downstream waited for the whole round, and the relay's reads and writes ran on the process that
-stores. With it, stories go out as soon as their feed's transaction commits. The round still
+Stories go out as soon as their feed's transaction commits, so downstream does not wait for the
+whole round, and the relay's reads and writes stay off the process that stores. The round still
 ends with a relay pass of its own, so anything this process left (or all of it, if it died) is
 published before `run` reports.
 
@@ -20,6 +19,10 @@ from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
 from newsworker.config.settings import Settings
+from newsworker.storage.db import dispose_engines
+from newsworker.tasks.publishing import relay_all, relay_once
+from newsworker.tasks.runtime import build_runtime
+from newsworker.worker.prepare_pool import die_with_parent
 
 log = logging.getLogger("newsworker.publisher")
 
@@ -73,11 +76,6 @@ def publishing_alongside(settings: Settings) -> Iterator[Publisher | None]:
 
 
 def _publish_until_stopped(settings: Settings, stop: Event, sent: Synchronized[int]) -> None:
-    from newsworker.storage.db import dispose_engines
-    from newsworker.tasks.runtime import build_runtime
-    from newsworker.worker.prepare_pool import die_with_parent
-    from newsworker.worker.running import publish_all, publish_once
-
     die_with_parent()
     dispose_engines()  # the parent's pooled connections are the parent's
     runtime = build_runtime(settings)
@@ -85,7 +83,7 @@ def _publish_until_stopped(settings: Settings, stop: Event, sent: Synchronized[i
     try:
         while True:
             stopping = stop.is_set()
-            count = publish_all(runtime) if stopping else publish_once(runtime)
+            count = relay_all(runtime) if stopping else relay_once(runtime).sent
             with sent.get_lock():
                 sent.value += count
             if stopping:

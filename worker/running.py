@@ -18,14 +18,15 @@ from newsworker.stages.enrich import EntityMatcher
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.models import utcnow
 from newsworker.storage.wal import background_checkpoints
+from newsworker.tasks.leases import DISPATCH_LEASE as LEASE
 from newsworker.tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
+from newsworker.tasks.publishing import relay_all
 from newsworker.tasks.runtime import Runtime
 from newsworker.worker.prepare_pool import PreparePool, prepare_processes
 from newsworker.worker.progress import progress
 from newsworker.worker.publisher import publishing_alongside
 
 log = logging.getLogger("newsworker.run")
-LEASE = timedelta(minutes=15)
 
 
 @dataclass
@@ -82,27 +83,6 @@ class RunSummary:
         return {k: v for k, v in self.__dict__.items() if k != "outcomes"}
 
 
-def publish_once(runtime: Runtime) -> int:
-    """One relay pass over the due deliveries of every sink; returns how many were sent."""
-    from newsworker.tasks.relay import publish_pending
-
-    report = publish_pending(
-        session_factory=runtime.session,
-        sinks=runtime.sinks,
-        batch_size=runtime.settings.publish_batch_size,
-        max_attempts=runtime.settings.webhook_max_attempts,
-    )
-    return report.sent
-
-
-def publish_all(runtime: Runtime) -> int:
-    """Relay the whole outbox to every sink; returns how many deliveries were sent."""
-    sent = 0
-    while batch := publish_once(runtime):
-        sent += batch
-    return sent
-
-
 def run_once(
     runtime: Runtime,
     *,
@@ -145,7 +125,7 @@ def run_once(
         window = timedelta(days=runtime.settings.profile_freshness_days)
         summary.refreshed = refresh_profile_stories(runtime.context, window=window)
         summary.published = publisher.finish() if publisher else 0
-        summary.published += publish_all(runtime)
+        summary.published += relay_all(runtime)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -1,4 +1,4 @@
-"""Downstream delivery: the v1 story contract, the outbox relay, sinks and the consumer."""
+"""Downstream delivery: the v1 story contract, the sinks, webhook signing and the consumer."""
 
 from newsworker.stages.publish.story import (
     PRODUCER,

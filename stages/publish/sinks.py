@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 import redis
 
+from newsworker.config.defaults import DEFAULT_STREAM_NAME
 from newsworker.stages.errors import IngestError
 from newsworker.stages.publish.signing import SIGNATURE_HEADER, sign, verify_signature
 from newsworker.stages.publish.story import PRODUCER
@@ -24,7 +25,6 @@ from newsworker.stages.records import OutboxEventData
 
 __all__ = [
     "JsonlFileSink",
-    "OutboxEventData",
     "RedisStreamSink",
     "SendOutcome",
     "Sink",
@@ -32,8 +32,6 @@ __all__ = [
     "WebhookSink",
     "verify_signature",
 ]
-
-DEFAULT_STREAM = "newsworker:stories"
 
 
 class SinkError(IngestError):
@@ -101,7 +99,7 @@ class RedisStreamSink:
     def __init__(
         self,
         redis_url: str,
-        stream: str = DEFAULT_STREAM,
+        stream: str = DEFAULT_STREAM_NAME,
         maxlen: int | None = 1_000_000,
         *,
         min_age_seconds: float | None = None,

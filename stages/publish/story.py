@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from newsworker import __version__
+from newsworker.stages.enrich import render_story
 from newsworker.stages.records import Article, AttachedEntity, Citation, FeedRef, ProfileSource
 
 SCHEMA_VERSION = "1.0"
@@ -79,6 +80,7 @@ def _article(article: Article, feed: FeedRef) -> dict[str, Any]:
         "text": article.text,
         "content_html": article.content_html,
         "author": article.author,
+        "authors": list(article.authors),
         "flags": list(article.flags),
         "sources": [_citation(c) for c in article.sources],
     }
@@ -141,3 +143,30 @@ def build_story(
         "also_reported_by": [_also_reported(s) for s in also_reported_by],
         "rendered": rendered,
     }
+
+
+def assemble_story(
+    *,
+    story_id: str,
+    revision: int,
+    event: str,
+    article: Article,
+    feed: FeedRef,
+    entities: Sequence[AttachedEntity],
+    occurred_at: datetime,
+    also_reported_by: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """The story payload of an article and its attached entities, rendered text included."""
+    return build_story(
+        story_id=story_id,
+        revision=revision,
+        event=event,
+        article=article,
+        feed=feed,
+        entities=entities,
+        rendered=render_story(
+            title=article.title, text=article.text, entities=entities, sources=article.sources
+        ),
+        occurred_at=occurred_at,
+        also_reported_by=also_reported_by,
+    )

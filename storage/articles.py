@@ -1,4 +1,4 @@
-"""Session-first functions over articles and stories (the read side of the ingest write path)."""
+"""Session-first functions over stored articles: lookups, bulk insert, near-duplicate signatures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlmodel import Session, col, select
 
-from newsworker.storage.models import ArticleRecord, Story
+from newsworker.storage.models import ArticleRecord
 
 
 def articles_by_entry_key(
@@ -39,6 +39,14 @@ def insert_articles(*, session: Session, feed_id: int, rows: Sequence[dict[str, 
     return [ids[str(row["entry_key"])] for row in rows]
 
 
+def articles_by_id(*, session: Session, ids: Collection[int]) -> dict[int, ArticleRecord]:
+    """Stored articles by id."""
+    if not ids:
+        return {}
+    query = select(ArticleRecord).where(col(ArticleRecord.id).in_(list(ids)))
+    return {row.id: row for row in session.exec(query).all() if row.id is not None}
+
+
 def articles_by_canonical_url(
     *, session: Session, canonical_urls: Collection[str]
 ) -> dict[str, ArticleRecord]:
@@ -55,27 +63,6 @@ def articles_by_canonical_url(
         if row.canonical_url is not None:
             found.setdefault(row.canonical_url, row)
     return found
-
-
-def recent_signatures(
-    *, session: Session, since: datetime, limit: int = 20_000
-) -> Sequence[tuple[str, str]]:
-    """(story_id, signature) of recent articles, newest first, for near-duplicate matching."""
-    query = (
-        select(ArticleRecord.story_id, ArticleRecord.signature)
-        .where(ArticleRecord.discovered_at >= since, col(ArticleRecord.signature).is_not(None))
-        .order_by(col(ArticleRecord.discovered_at).desc())
-        .limit(limit)
-    )
-    return [(story_id, signature) for story_id, signature in session.exec(query).all() if signature]
-
-
-def stories_by_id(*, session: Session, story_ids: Collection[str]) -> dict[str, Story]:
-    """Stored stories by id."""
-    if not story_ids:
-        return {}
-    query = select(Story).where(col(Story.story_id).in_(list(story_ids)))
-    return {row.story_id: row for row in session.exec(query).all()}
 
 
 def _signature_rows() -> Any:

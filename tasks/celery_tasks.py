@@ -22,13 +22,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.models import utcnow
+from newsworker.tasks.leases import DISPATCH_LEASE
 from newsworker.tasks.pipeline import poll_feed as run_poll
 from newsworker.tasks.pipeline import refresh_profile_stories as run_refresh
+from newsworker.tasks.publishing import relay_once
+from newsworker.tasks.runtime import Runtime, get_runtime
 
 log = logging.getLogger("newsworker.tasks")
 
-# A lease longer than a poll's hard time limit: a lost poll task brings its feed back after it.
-DISPATCH_LEASE = timedelta(minutes=15)
 # Infrastructure failures are retried by Celery; bad feeds never raise (they are recorded).
 # redis-py's ConnectionError and TimeoutError do not derive from the builtins: name them, or a
 # Redis restart fails the poll in hand for good (acked late, lost until the dispatch lease ends).
@@ -49,13 +50,7 @@ RETRYABLE = (
 PUBLISH_COALESCE_SECONDS = 1.0
 
 
-def _runtime() -> Any:
-    from newsworker.tasks.runtime import get_runtime
-
-    return get_runtime()
-
-
-def schedule_publish(runtime: Any) -> None:
+def schedule_publish(runtime: Runtime) -> None:
     """Ask for a publish at the end of the current one-second window, once fleet-wide.
 
     Thousands of polls finishing together would otherwise each enqueue a relay run that finds
@@ -70,7 +65,7 @@ def schedule_publish(runtime: Any) -> None:
 @shared_task(name="newsworker.dispatch_due_feeds", ignore_result=True)
 def dispatch_due_feeds(all_feeds: bool = False) -> int:
     """Claim due feeds in batches and enqueue one poll per feed; returns how many."""
-    runtime = _runtime()
+    runtime = get_runtime()
     total = last_id = 0
     while True:
         with runtime.session() as session:
@@ -107,7 +102,7 @@ def dispatch_due_feeds(all_feeds: bool = False) -> int:
 )
 def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
     """Poll one feed by id."""
-    runtime = _runtime()
+    runtime = get_runtime()
     try:
         outcome = run_poll(runtime.context, int(feed_id))
     except SoftTimeLimitExceeded:
@@ -131,15 +126,7 @@ def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
 )
 def publish_pending() -> dict[str, Any]:
     """Relay pending outbox events to every sink."""
-    from newsworker.tasks.relay import publish_pending as relay
-
-    runtime = _runtime()
-    report = relay(
-        session_factory=runtime.session,
-        sinks=runtime.sinks,
-        batch_size=runtime.settings.publish_batch_size,
-        max_attempts=runtime.settings.webhook_max_attempts,
-    )
+    report = relay_once(get_runtime())
     return {
         name: {"sent": r.sent, "failed": r.failed, "dead": r.dead}
         for name, r in report.sinks.items()
@@ -155,7 +142,7 @@ def publish_pending() -> dict[str, Any]:
 )
 def refresh_profile_stories() -> int:
     """Re-publish recent stories whose profiles changed (the freshness window)."""
-    runtime = _runtime()
+    runtime = get_runtime()
     window = timedelta(days=runtime.settings.profile_freshness_days)
     count = run_refresh(runtime.context, window=window)
     if count and not runtime.settings.eager:

@@ -18,14 +18,15 @@ from pathlib import Path
 from sqlmodel import Session
 
 from newsworker.config.settings import Settings, get_settings
-from newsworker.stages.enrich import EnrichPolicy, EntityMatcher
+from newsworker.stages.enrich import EnrichPolicy, EntityMatcher, load_or_build_matcher
 from newsworker.stages.fetch import Fetcher, FetchPolicy, host_budget_hook
 from newsworker.stages.normalize import NormalizePolicy
 from newsworker.stages.publish.sinks import JsonlFileSink, RedisStreamSink, Sink, WebhookSink
 from newsworker.stages.schedule import SchedulePolicy
 from newsworker.storage.coordination import CoordinationPolicy, Coordinator
 from newsworker.storage.db import get_engine
-from newsworker.storage.profiles import load_or_build_matcher, profiles_version
+from newsworker.storage.profile_version import profiles_version
+from newsworker.storage.profiles import load_matchable_profiles
 from newsworker.tasks import metrics
 from newsworker.tasks.pipeline import PipelineContext
 
@@ -64,9 +65,14 @@ class MatcherCache:
     def build(self, session: Session) -> EntityMatcher:
         """Build (or load a saved build) from the store now."""
         started = time.perf_counter()
-        self.version, self.matcher = load_or_build_matcher(
-            session=session, cache_dir=self.cache_dir, policy=self.policy
+        version = profiles_version(session=session)
+        self.matcher = load_or_build_matcher(
+            version=version,
+            profiles=lambda: load_matchable_profiles(session=session),
+            cache_dir=self.cache_dir,
+            policy=self.policy,
         )
+        self.version = version
         elapsed = time.perf_counter() - started
         metrics.MATCHER_BUILD_SECONDS.set(elapsed)
         metrics.MATCHER_ALIASES.set(self.matcher.alias_count)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -15,7 +17,9 @@ from newsworker.storage import feeds as feed_store
 from newsworker.storage.db import create_db_engine
 from newsworker.storage.migrate import upgrade
 from newsworker.storage.models import utcnow
-from newsworker.tasks.runtime import build_runtime
+from newsworker.tasks import celery_tasks
+from newsworker.tasks.pipeline import poll_feed
+from newsworker.tasks.runtime import build_runtime, set_runtime
 from tests.support.http import LocalHTTPServer, Response
 
 
@@ -90,10 +94,6 @@ def test_two_concurrent_polls_of_one_feed_fetch_it_once(
     tmp_path: Path, http_server: LocalHTTPServer
 ) -> None:
     """A redelivered or double-dispatched poll finds the feed lock taken and does nothing."""
-    import time
-
-    from newsworker.tasks.pipeline import poll_feed
-
     release = threading.Event()
 
     def slow_feed(_request: object) -> Response:
@@ -131,21 +131,34 @@ def test_two_concurrent_polls_of_one_feed_fetch_it_once(
 
 
 def test_dispatch_all_pages_through_more_feeds_than_one_batch(
-    session: Session, engine: Engine
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--all with 25 feeds and batches of 10: 10, 10, 5, then nothing (it used to loop forever)."""
+    """--all with 25 feeds and batches of 10: the task claims 10, 10, 5, then stops."""
+    settings = load_settings(
+        database_url=sqlite_url, broker_url=None, redis_url=None, jsonl_path=None,
+        dispatch_batch_size=10,
+    )  # fmt: skip
+    upgrade(sqlite_url)
+    engine = create_db_engine(sqlite_url)
     _add_feeds(engine, 25)
-    lease = timedelta(minutes=15)
-    batches: list[list[int]] = []
-    while ids := feed_store.claim_due_feeds(
-        session=session,
-        now=utcnow(),
-        limit=10,
-        lease=lease,
-        include_not_due=True,
-        after_id=max(batches[-1]) if batches else 0,
-    ):
-        batches.append(ids)
-        assert len(batches) < 10, "dispatch --all must terminate"
-    assert [len(b) for b in batches] == [10, 10, 5]
-    assert len({i for b in batches for i in b}) == 25
+    engine.dispose()
+    claimed: list[list[int]] = []
+    real_claim = feed_store.claim_due_feeds
+
+    def claim(**kwargs: Any) -> list[int]:
+        ids = real_claim(**kwargs)
+        claimed.append(ids)
+        assert len(claimed) < 10, "dispatch --all must terminate"
+        return ids
+
+    queued: list[int] = []
+    monkeypatch.setattr(feed_store, "claim_due_feeds", claim)
+    monkeypatch.setattr(celery_tasks.poll_feed, "delay", queued.append)
+    set_runtime(build_runtime(settings))
+    try:
+        assert celery_tasks.dispatch_due_feeds(all_feeds=True) == 25
+    finally:
+        set_runtime(None)
+    assert [len(ids) for ids in claimed] == [10, 10, 5]
+    assert sorted(queued) == sorted(i for ids in claimed for i in ids)
+    assert len(set(queued)) == 25

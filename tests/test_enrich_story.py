@@ -17,7 +17,8 @@ from newsworker.stages.enrich import (
     render_story,
 )
 from newsworker.stages.enrich.profiles import ProfileInput
-from newsworker.stages.records import ProfileSnapshot
+from newsworker.stages.publish.story import assemble_story
+from newsworker.stages.records import Article, Citation, FeedRef, ProfileSnapshot
 
 
 def dev_profiles(shared_dir: Path) -> list[ProfileInput]:
@@ -118,3 +119,30 @@ def test_render_story_sections(shared_dir: Path) -> None:
     assert rendered.count("Douglas Adams\n") == 1
     only_text = render_story(title="T", text="Nothing here.", entities=())
     assert only_text == "T\nNothing here.\n"
+
+
+def test_assemble_story_renders_the_article_with_its_entities(shared_dir: Path) -> None:
+    """The one story assembly the pipeline and `newsworker enrich` share."""
+    profiles = {p.id: snapshot(p) for p in dev_profiles(shared_dir)}
+    matcher = EntityMatcher.build(matchable_from_input(p) for p in dev_profiles(shared_dir))
+    text = "Google LLC hired staff. Douglas Adams fans cheered [1]."
+    when = datetime(2025, 1, 2, tzinfo=UTC)
+    article = Article(
+        entry_key="e1", title="T", url="https://news.example/a", canonical_url=None,
+        summary="", text=text, content_html="", language="en", published_at=when,
+        updated_at=None, discovered_at=when, content_hash="h",
+        sources=(Citation(number=1, title="Fans", url="https://fans.example/"),),
+    )  # fmt: skip
+    entities = attach_profiles(matcher.match(text), profiles)
+    assert entities
+    story = assemble_story(
+        story_id="s1", revision=2, event="updated", article=article,
+        feed=FeedRef(id=3, url="https://news.example/rss"), entities=entities,
+        occurred_at=when, also_reported_by=[{"feed_url": "f", "url": "u", "title": "t"}],
+    )  # fmt: skip
+    assert story["rendered"] == render_story(
+        title="T", text=text, entities=entities, sources=article.sources
+    )
+    assert [e["id"] for e in story["entities"]] == [e.profile.id for e in entities]
+    assert story["idempotency_key"] == "s1:2" and story["article"]["feed"]["id"] == 3
+    assert story["also_reported_by"] == [{"feed_url": "f", "url": "u", "title": "t"}]

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from newsworker.stages.normalize.near_duplicates import text_signature
 from newsworker.storage.models import ArticleRecord, Feed, utcnow
-from newsworker.tasks.pipeline import RecentSignatures
+from newsworker.tasks.pipeline.caches import RecentSignatures
 
 STORY = (
     "The finance ministers of the region met in the capital on Tuesday to agree a common "

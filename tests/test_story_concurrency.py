@@ -12,15 +12,16 @@ import pytest
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-import newsworker.tasks.pipeline
 from newsworker.config.settings import load_settings
+from newsworker.stages.publish import story_id_for
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.db import create_db_engine, session_for
 from newsworker.storage.migrate import upgrade
 from newsworker.storage.models import ArticleRecord, Feed, Story
-from newsworker.storage.outbox import get_story
+from newsworker.storage.story_payloads import get_story
 from newsworker.tasks.celery_tasks import RETRYABLE
 from newsworker.tasks.pipeline import poll_feed
+from newsworker.tasks.pipeline.story_writer import StoryWriter
 from newsworker.tasks.runtime import build_runtime, set_runtime
 
 
@@ -93,12 +94,12 @@ def test_concurrent_joins_to_one_story_keep_every_source(
         assert poll_feed(runtime.context, ids[0]).new == 1
         # Both copies read the story at revision 1. The leader writes and commits revision 2;
         # only then does the follower write: its revision 2 event key is already taken, so the
-        # outbox skips it as sent, and without the revision check its source was silently lost.
+        # outbox skips it as sent, and without the revision check its source would be silently lost.
         both_read = threading.Barrier(2, timeout=20)
         leader_committed = threading.Event()
         leader: list[int] = []
         choosing = threading.Lock()
-        real_finish: Callable[[Any], None] = newsworker.tasks.pipeline._StoryWriter.finish
+        real_finish: Callable[[Any], None] = StoryWriter.finish
 
         def finish_in_turn(writer: Any) -> None:
             both_read.wait()
@@ -110,7 +111,7 @@ def test_concurrent_joins_to_one_story_keep_every_source(
                 assert leader_committed.wait(20)
             real_finish(writer)
 
-        monkeypatch.setattr(newsworker.tasks.pipeline._StoryWriter, "finish", finish_in_turn)
+        monkeypatch.setattr(StoryWriter, "finish", finish_in_turn)
         errors: list[BaseException] = []
 
         def poll(feed_id: int) -> None:
@@ -129,7 +130,7 @@ def test_concurrent_joins_to_one_story_keep_every_source(
             thread.join(30)
         assert len(errors) == 1 and isinstance(errors[0], StaleDataError), errors
         assert isinstance(errors[0], RETRYABLE)
-        monkeypatch.setattr(newsworker.tasks.pipeline._StoryWriter, "finish", real_finish)
+        monkeypatch.setattr(StoryWriter, "finish", real_finish)
         # The retry (Celery's autoretry) polls the feed again and joins on top of the winner.
         loser = next(i for i in ids[1:] if i not in _sources(postgres_url, link))
         assert poll_feed(runtime.context, loser).status == "ok"
@@ -140,8 +141,6 @@ def test_concurrent_joins_to_one_story_keep_every_source(
 
 def _sources(database_url: str, link: str) -> set[int]:
     """Feed ids listed in also_reported_by of the story of link."""
-    from newsworker.stages.publish import story_id_for
-
     with session_for(database_url) as session:
         story = get_story(
             session=session, story_id=story_id_for(canonical_url=link, feed_url="", entry_key="")

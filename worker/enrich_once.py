@@ -11,19 +11,14 @@ from typing import Any
 from sqlalchemy import inspect
 
 from newsworker.config.settings import Settings
-from newsworker.stages.enrich import (
-    EnrichPolicy,
-    EntityMatcher,
-    MatchableProfile,
-    attach_profiles,
-    render_story,
-)
+from newsworker.stages.enrich import EnrichPolicy, EntityMatcher, MatchableProfile, attach_profiles
 from newsworker.stages.enrich.profiles import ProfilePolicy, matchable_from_input, normalize_profile
 from newsworker.stages.normalize import normalize_entry
-from newsworker.stages.publish import build_story, story_id_for
+from newsworker.stages.publish.story import assemble_story, story_id_for
 from newsworker.stages.records import FeedRef, ProfileSnapshot, RawEntry
-from newsworker.storage.db import create_db_engine
+from newsworker.storage.db import create_db_engine, session_for
 from newsworker.storage.models import utcnow
+from newsworker.storage.profiles import load_matchable_profiles, load_snapshots
 from newsworker.tasks.runtime import normalize_policy
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -84,9 +79,6 @@ def load_profiles(
 ) -> tuple[EntityMatcher, Mapping[str, ProfileSnapshot] | None, str]:
     """The matcher from the store when it has profiles, else from the bundled samples."""
     if _store_has_profiles(settings):
-        from newsworker.storage.db import session_for
-        from newsworker.storage.profiles import load_matchable_profiles
-
         with session_for(settings.database_url) as session:
             return EntityMatcher.build(load_matchable_profiles(session=session)), None, "store"
     matchable, snapshots = _bundled_profiles(settings)
@@ -120,13 +112,9 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
         article.text, policy=EnrichPolicy(min_confidence=settings.entity_min_confidence)
     )
     if snapshots is None:
-        from newsworker.storage.db import session_for
-        from newsworker.storage.profiles import load_snapshots
-
         with session_for(settings.database_url) as session:
             snapshots = load_snapshots(session=session, ids={m.profile_id for m in matches})
-    entities = attach_profiles(matches, snapshots)
-    return build_story(
+    return assemble_story(
         story_id=story_id_for(
             canonical_url=article.canonical_url, feed_url=STDIN_FEED, entry_key=article.entry_key
         ),
@@ -134,9 +122,6 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
         event="created",
         article=article,
         feed=FeedRef(id=0, url=STDIN_FEED, title="newsworker enrich"),
-        entities=entities,
-        rendered=render_story(
-            title=article.title, text=article.text, entities=entities, sources=article.sources
-        ),
+        entities=attach_profiles(matches, snapshots),
         occurred_at=now,
     )

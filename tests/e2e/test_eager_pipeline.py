@@ -10,12 +10,15 @@ from rich.console import Console
 from sqlmodel import select
 
 from newsworker.config.settings import load_settings
+from newsworker.stages.enrich.profiles import ProfilePolicy
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.db import session_for
 from newsworker.storage.migrate import upgrade
 from newsworker.storage.models import ArticleRecord, Story
+from newsworker.storage.profiles import import_profiles
+from newsworker.tasks.pipeline import refresh_profile_stories
 from newsworker.tasks.runtime import build_runtime, set_runtime
-from newsworker.worker.profile_admin import import_profiles_file
+from newsworker.worker.cli.profiles import import_profiles_file
 from newsworker.worker.running import run_once
 from tests.support.http import LocalHTTPServer, Response
 from tests.support.schema import assert_valid_story
@@ -143,10 +146,6 @@ def test_updated_entry_is_an_update_of_the_same_story(
 def test_a_changed_profile_republishes_recent_stories(
     tmp_path: Path, http_server: LocalHTTPServer
 ) -> None:
-    from newsworker.stages.enrich.profiles import ProfilePolicy
-    from newsworker.storage.profiles import import_profiles
-    from newsworker.tasks.pipeline import refresh_profile_stories
-
     settings = _settings(tmp_path)
     upgrade(settings.database_url)
     opec = {

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from newsworker.storage.db import create_db_engine
 from newsworker.storage.migrate import upgrade
-from newsworker.storage.models import Delivery, Feed, FeedStatus, OutboxEvent
+from newsworker.storage.models import ArticleRecord, Delivery, Feed, FeedStatus, OutboxEvent
+from newsworker.worker.cli import app as cli_app
 from newsworker.worker.health import HealthPolicy, HealthTargets, run_health_checks
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -167,24 +168,22 @@ def test_unreachable_redis_fails_within_the_timeout(migrated_url: str) -> None:
 def test_cli_health_json_and_exit_codes(
     migrated_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from newsworker.worker.cli import app
-
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("NEWSWORKER_DATABASE_URL", migrated_url)
     monkeypatch.delenv("NEWSWORKER_BROKER_URL", raising=False)
     monkeypatch.delenv("NEWSWORKER_REDIS_URL", raising=False)
     runner = CliRunner()
-    result = runner.invoke(app, ["health", "--json"])
+    result = runner.invoke(cli_app, ["health", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["ok"] is True
     assert all(set(c) == {"name", "ok", "detail", "value"} for c in data["checks"])
 
-    human = runner.invoke(app, ["health"])
+    human = runner.invoke(cli_app, ["health"])
     assert human.exit_code == 0 and "healthy" in human.stdout
 
     monkeypatch.setenv("NEWSWORKER_BROKER_URL", "redis://127.0.0.1:1/0")
-    failed = runner.invoke(app, ["health", "--json", "--liveness"])
+    failed = runner.invoke(cli_app, ["health", "--json", "--liveness"])
     assert failed.exit_code == 1
     assert json.loads(failed.stdout)["ok"] is False
 
@@ -192,9 +191,6 @@ def test_cli_health_json_and_exit_codes(
 def test_cli_status_shows_busiest_and_failing_feeds(
     migrated_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from newsworker.storage.models import ArticleRecord
-    from newsworker.worker.cli import app
-
     feed = Feed(url="http://127.0.0.1/busy.xml", last_success_at=datetime.now(UTC))
     _add(
         migrated_url,
@@ -222,7 +218,7 @@ def test_cli_status_shows_busiest_and_failing_feeds(
     monkeypatch.setenv("NEWSWORKER_DATABASE_URL", migrated_url)
     monkeypatch.delenv("NEWSWORKER_BROKER_URL", raising=False)
     monkeypatch.delenv("NEWSWORKER_REDIS_URL", raising=False)
-    result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(cli_app, ["status"], env={"COLUMNS": "200"})
     assert "busiest feeds" in result.stdout and "most failing feeds" in result.stdout
     assert (
         "busy.xml" in result.stdout

@@ -19,6 +19,7 @@ from newsworker.worker.log_context import (
     reset_log_context,
 )
 from newsworker.worker.logs import ConsoleFormatter, JsonFormatter, redact
+from newsworker.worker.signals import bind_task_context, clear_task_context
 
 
 @pytest.fixture
@@ -83,8 +84,6 @@ def test_an_explicit_extra_wins_over_the_context(
 def test_celery_task_signals_bind_and_clear_the_context(
     captured: tuple[logging.Logger, io.StringIO],
 ) -> None:
-    from newsworker.worker.signals import bind_task_context, clear_task_context
-
     logger, stream = captured
     task = SimpleNamespace(name="newsworker.poll_feed")
     bind_task_context(task_id="abc-123", task=task, args=(42,), kwargs={})

@@ -8,6 +8,7 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client import generate_latest
 
 from newsworker.storage.migrate import upgrade
@@ -18,7 +19,7 @@ from tests.support.fleet import ROOT
 MULTIPROCESS_SCRIPT = textwrap.dedent(
     """
     import os, sys, urllib.request
-    from newsworker.worker.metrics_server import prepare_multiprocess_env, clear_multiprocess_dir
+    from newsworker.worker.metrics_env import prepare_multiprocess_env, clear_multiprocess_dir
     folder = prepare_multiprocess_env(metrics_port=9)
     assert folder is not None and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
     clear_multiprocess_dir()
@@ -50,16 +51,7 @@ MULTIPROCESS_SCRIPT = textwrap.dedent(
 
 
 def test_counters_from_forked_children_are_summed_and_served_over_http(tmp_path: Path) -> None:
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-c", MULTIPROCESS_SCRIPT],
-        env=env,
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _run(MULTIPROCESS_SCRIPT, tmp_path)
     assert result.returncode == 0, result.stderr
     body = result.stdout
     assert 'newsworker_fetches_total{outcome="2xx"} 3.0' in body
@@ -68,6 +60,49 @@ def test_counters_from_forked_children_are_summed_and_served_over_http(tmp_path:
     assert "test_busy_children 2.0" in body
     assert "\nnewsworker_matcher_aliases 102.0\n" in body
     assert 'newsworker_matcher_aliases{pid="' not in body
+
+
+# The worker entry point: the Celery app module, with the metrics port set and no folder given.
+APP_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import newsworker.worker.app
+    from prometheus_client import values
+    from newsworker.tasks import metrics
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"], "no multiprocess folder"
+    assert values.ValueClass is not values.MutexValue, "prometheus_client loaded single-process"
+    assert metrics.FETCHES.labels(outcome="2xx")._value._multiprocess
+    """
+)
+
+
+def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), **env},
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["", "import newsworker.worker.cli"],
+    ids=["celery -A newsworker.worker.app", "newsworker worker"],
+)
+def test_the_celery_app_turns_multiprocess_metrics_on_before_prometheus_loads(
+    tmp_path: Path, entry: str
+) -> None:
+    result = _run(
+        entry + "\n" + APP_SCRIPT,
+        tmp_path,
+        NEWSWORKER_METRICS_PORT="9100",
+        NEWSWORKER_DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_store_gauges_are_read_at_scrape_time(tmp_path: Path) -> None:

@@ -8,9 +8,8 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 
 from newsworker.config.settings import Settings, get_settings
-
-DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE = "dispatch", "poll", "publish"
-QUEUES = (DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE)
+from newsworker.worker.metrics_env import prepare_multiprocess_env
+from newsworker.worker.queues import DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE, QUEUES
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -108,5 +107,9 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 
 app = create_app()
+
+# Before the signal handlers (and through them the task modules) import prometheus_client, which
+# picks its value storage from the environment at import time.
+prepare_multiprocess_env(metrics_port=get_settings().metrics_port)
 
 import newsworker.worker.signals  # noqa: E402, F401  (connects process set-up to Celery's signals)

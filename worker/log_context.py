@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
 
-CONTEXT_FIELDS = ("task_id", "task_name", "feed_id", "feed_url", "story_id")
 _context: ContextVar[dict[str, Any] | None] = ContextVar("newsworker_log_context", default=None)
 
 

@@ -1,72 +1,36 @@
-"""Prometheus exposition: multiprocess mode for prefork workers, and a standalone server.
+"""Prometheus exposition: the workers' metrics (all processes in multiprocess mode), store gauges.
 
-prometheus_client picks its value storage when it is first imported, from the environment:
-PROMETHEUS_MULTIPROC_DIR must be set before then. `prepare_multiprocess_env` does that for
-workers; this module itself imports prometheus_client only inside functions for that reason.
+Importing this module imports prometheus_client, which picks its value storage from the
+environment at that moment: entry points run `metrics_env.prepare_multiprocess_env` first.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from sqlmodel import Session
+
+from newsworker.storage.deliveries import oldest_pending_age, pending_count
+from newsworker.storage.feeds import feed_counts
+from newsworker.worker.health_checks import health_engine
+from newsworker.worker.metrics_env import multiprocess_dir
+
 log = logging.getLogger("newsworker.metrics")
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
-def multiprocess_dir() -> Path | None:
-    """The multiprocess metrics folder, when multiprocess mode is on."""
-    value = os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower())
-    return Path(value) if value else None
-
-
-def prepare_multiprocess_env(*, metrics_port: int | None) -> Path | None:
-    """Turn multiprocess mode on (a private temp folder) when a worker will serve metrics.
-
-    Must run before prometheus_client is imported; an existing PROMETHEUS_MULTIPROC_DIR wins.
-    """
-    existing = multiprocess_dir()
-    if existing is not None:
-        existing.mkdir(parents=True, exist_ok=True)
-        return existing
-    if metrics_port is None:
-        return None
-    import sys
-
-    if "prometheus_client" in sys.modules:
-        log.warning("prometheus_client already imported: metrics stay single-process")
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="newsworker-metrics-"))
-    os.environ[MULTIPROC_ENV] = str(folder)
-    return folder
-
-
-def clear_multiprocess_dir() -> int:
-    """Remove metric files left by an earlier run (the main process, before forking)."""
-    folder = multiprocess_dir()
-    if folder is None or not folder.is_dir():
-        return 0
-    removed = 0
-    for path in folder.glob("*.db"):
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 def mark_child_dead(pid: int) -> None:
     """Drop a dead child's live gauges (its counters stay summed into the totals)."""
     if multiprocess_dir() is None:
         return
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 class StoreCollector:
@@ -79,14 +43,6 @@ class StoreCollector:
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, Any]:
-        from datetime import UTC, datetime, timedelta
-
-        from sqlmodel import Session
-
-        from newsworker.storage.feeds import feed_counts
-        from newsworker.storage.outbox import oldest_pending_age, pending_count
-        from newsworker.worker.health import health_engine
-
         engine = health_engine(self.database_url, 2.0)
         try:
             with Session(engine) as session:
@@ -116,8 +72,6 @@ class StoreCollector:
 
     def collect(self) -> Iterator[Any]:
         """Yield the store gauges (nothing when the store is unreadable)."""
-        from prometheus_client.core import GaugeMetricFamily
-
         up = GaugeMetricFamily("newsworker_store_up", "1 when the store answered the last scrape")
         data = self.values()
         up.add_metric([], 0.0 if data is None else 1.0)
@@ -144,16 +98,11 @@ class _ProcessRegistry:
 
     def collect(self) -> Iterator[Any]:
         """Yield every metric of the default registry."""
-        from prometheus_client import REGISTRY
-
         yield from REGISTRY.collect()
 
 
 def build_registry(database_url: str | None = None) -> Any:
     """A registry: the workers' metrics (every process in multiprocess mode) and store gauges."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
     registry = CollectorRegistry(auto_describe=False)
     folder = multiprocess_dir()
     if folder is not None:
@@ -173,8 +122,6 @@ def start_metrics_server(
     database_url: str | None = None,
 ) -> tuple[Any, threading.Thread]:
     """Serve /metrics on host:port in a daemon thread; returns (server, thread)."""
-    from prometheus_client import start_http_server
-
     server, thread = start_http_server(port, addr=host, registry=build_registry(database_url))
     log.info("metrics served", extra={"port": port, "multiprocess": multiprocess_dir() is not None})
     return server, thread

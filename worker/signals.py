@@ -9,6 +9,9 @@
 - task_prerun/postrun: task_id, task_name and feed_id on every log line of the task;
 - worker_process_shutdown: mark the child dead for the multiprocess metrics;
 - worker_shutting_down: say so in the logs.
+
+Importing this module imports prometheus_client (through the metrics server and the task
+modules): `worker/app.py` arranges the multiprocess metrics folder before importing it.
 """
 
 from __future__ import annotations
@@ -18,25 +21,23 @@ import logging
 import os
 from typing import Any
 
+import redis
 from celery import signals
 
 from newsworker.config.settings import get_settings
+from newsworker.stages.normalize.language import load_language_model
+from newsworker.storage.db import dispose_engines, get_engine
+from newsworker.tasks.runtime import get_runtime
 from newsworker.worker.log_context import (
     bind_log_context,
     install_log_context_filter,
     reset_log_context,
 )
-from newsworker.worker.metrics_server import (
-    clear_multiprocess_dir,
-    mark_child_dead,
-    prepare_multiprocess_env,
-    start_metrics_server,
-)
+from newsworker.worker.logs import configure_logging
+from newsworker.worker.metrics_env import clear_multiprocess_dir
+from newsworker.worker.metrics_server import mark_child_dead, start_metrics_server
 
 log = logging.getLogger("newsworker.worker")
-
-# Before any task module imports prometheus_client: the value storage is chosen at import time.
-prepare_multiprocess_env(metrics_port=get_settings().metrics_port)
 
 _metrics_server: Any = None
 _task_tokens: dict[str, Any] = {}
@@ -44,8 +45,6 @@ _task_tokens: dict[str, Any] = {}
 
 def configure_worker_logging(**_: Any) -> None:
     """Structured logs in workers and beat (connecting here stops Celery's own set-up)."""
-    from newsworker.worker.logs import configure_logging
-
     configure_logging(get_settings())
     install_log_context_filter()
 
@@ -58,16 +57,11 @@ def prepare_worker_parent(**_: Any) -> None:
         log.info("cleared stale metric files", extra={"files": removed})
     prebuild_matcher()
     # Every child would otherwise load it on its first poll: seconds per respawned child.
-    from newsworker.stages.normalize.language import load_language_model
-
     load_language_model()
 
 
 def prebuild_matcher() -> bool:
     """Build the entity matcher now so forked children share it; False if the store is not ready."""
-    from newsworker.storage.db import get_engine
-    from newsworker.tasks.runtime import get_runtime
-
     runtime = get_runtime()
     try:
         with runtime.session() as session:
@@ -94,8 +88,6 @@ def reset_child_connections(**_: Any) -> None:
 
 def dispose_inherited_engines() -> None:
     """Forget pooled DB connections inherited from the parent without closing its sockets."""
-    from newsworker.storage.db import dispose_engines
-
     # dispose(close=False) drops the pool's connections without sending a terminate on a socket
     # the parent may still own; the engines then open fresh connections in this process.
     dispose_engines()
@@ -103,10 +95,6 @@ def dispose_inherited_engines() -> None:
 
 def reset_redis_clients() -> None:
     """Reset the connection pools of the runtime's Redis clients (coordinator, stream sink)."""
-    import redis
-
-    from newsworker.tasks.runtime import get_runtime
-
     runtime = get_runtime()
     holders: list[Any] = [runtime.context.coordinator, *runtime.sinks]
     for holder in holders:

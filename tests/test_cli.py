@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
 from newsworker.tasks.runtime import set_runtime
-from newsworker.worker.cli import app
+from newsworker.worker.cli import COMMANDS, app
 from tests.support.fleet import NEWSWORKER, ROOT, fleet_env
 from tests.support.http import LocalHTTPServer, Response
 
@@ -172,3 +174,35 @@ def test_a_failing_feed_is_listed_with_its_recorded_errors(
     assert row["error_count"] == 1 and "500" in row["last_error"]
     errors = json.loads(run_cli(env, "feeds", "errors", str(row["id"]), "--json").stdout)
     assert errors[0]["kind"] == "http_status" and "gone.xml" in errors[0]["message"]
+
+
+def test_every_listed_summary_is_its_command_help() -> None:
+    """The root help lists commands from summaries; they must match the commands' own help."""
+    root = typer.main.get_command(app)
+    ctx = root.make_context("newsworker", ["--help"], resilient_parsing=True)
+    for name, spec in COMMANDS.items():
+        command = root.get_command(ctx, name)
+        assert command is not None and command.help is not None
+        assert command.help.strip() == spec.summary, name
+
+
+def test_help_and_version_import_no_command_module() -> None:
+    heavy = ("celery", "sqlalchemy", "sqlmodel", "httpx", "feedparser", "alembic", "pydantic")
+    probe = (
+        "import sys\n"
+        "from newsworker.worker.cli import main\n"
+        "for args in (['--help'], ['--version']):\n"
+        "    sys.argv = ['newsworker', *args]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}"
+        " or m.startswith('newsworker.worker.cli.') and m != 'newsworker.worker.cli.lazy'"
+        " or m.startswith('newsworker.stages')))\n"
+    )  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "newsworker " in result.stdout  # the version line
+    assert result.stdout.strip().splitlines()[-1] == "[]"

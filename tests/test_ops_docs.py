@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from newsworker.config.settings import Settings
+from newsworker.tasks import metrics
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
@@ -42,8 +43,6 @@ def test_every_setting_is_documented_with_its_default() -> None:
 
 
 def test_alert_rules_use_metrics_that_exist() -> None:
-    import newsworker.tasks.metrics as metrics
-
     known = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}
     known |= {
         "newsworker_outbox_pending",

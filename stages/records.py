@@ -61,6 +61,8 @@ class RawEntry:
     author: str | None = None
     # Sources the feed carries for the entry (e.g. a numbered reference list), in order.
     sources: tuple[Citation, ...] = ()
+    # Every author's name in document order; author is the first of them.
+    authors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,8 @@ class Article:
     sources: tuple[Citation, ...] = ()
     # The GUID the feed gave, kept so the pipeline can detect feeds with unstable GUIDs.
     guid: str | None = None
+    # Every author's name in document order; author is the first (main) one.
+    authors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 
+from bench.corpus import generate_corpus
 from newsworker.stages.errors import ParseError
 from newsworker.stages.normalize.dates import parse_feed_date
 from newsworker.stages.parse import parse_feed
+from newsworker.stages.parse.fast_rss import NotSimpleRSS, fast_path_allowed, parse_simple_rss
+from newsworker.stages.parse.feedparser_path import parse_with_feedparser
 
 URL = "https://news.example.com/feed.xml"
 
@@ -132,8 +136,6 @@ def test_nothing_usable_is_a_parse_error_naming_the_url(body: bytes) -> None:
 
 
 def test_unexpected_feedparser_failure_becomes_parse_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import feedparser
-
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
@@ -197,16 +199,14 @@ def test_external_entities_are_not_read(tmp_path: Path) -> None:
 
 
 def _fast_and_feedparser(body: bytes) -> tuple[object, object] | None:
-    from newsworker.stages import parse as parse_module
-
     content_type = "application/rss+xml"
-    if not parse_module._fast_path_allowed(body, content_type):
+    if not fast_path_allowed(body, content_type):
         return None
     try:
-        fast = parse_module._parse_simple_rss(body, URL)
-    except parse_module._NotSimpleRSS:
+        fast = parse_simple_rss(body, URL)
+    except NotSimpleRSS:
         return None
-    slow = parse_module._parse_with_feedparser(body, url=URL, content_type=content_type)
+    slow = parse_with_feedparser(body, url=URL, content_type=content_type)
     return (
         (fast.title, fast.link, fast.language, fast.ttl_seconds, fast.entries),
         (slow.title, slow.link, slow.language, slow.ttl_seconds, slow.entries),
@@ -227,8 +227,6 @@ def test_fast_path_matches_feedparser_on_the_corpus(shared_dir: Path) -> None:
 
 
 def test_fast_path_matches_feedparser_on_the_bench_corpus() -> None:
-    from bench.corpus import generate_corpus
-
     bodies = generate_corpus(1000, seed=5)
     for body in bodies:
         pair = _fast_and_feedparser(body)

@@ -30,8 +30,9 @@ from newsworker.stages.normalize.near_duplicates import (
     similarity,
     text_signature,
 )
+from newsworker.stages.normalize.nesting import flatten_deep_html
 from newsworker.stages.normalize.text_limits import cap_html, cap_text
-from newsworker.stages.normalize.urls import canonical_url, resolve_url
+from newsworker.stages.normalize.urls import canonical_url, entry_url, resolve_url
 from newsworker.stages.records import Article, RawEntry
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
 INFERRED_TITLE_CHARS = 120
 # Part of every entry fingerprint: bump it when normalize_entry changes what it derives from an
 # entry, so entries seen before are normalized again on their feed's next poll.
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 _RAW_ENTRY_FIELDS = tuple(f.name for f in fields(RawEntry))
 
 
@@ -111,6 +112,23 @@ def _first_paragraph(text: str) -> str:
     return text.split("\n\n", 1)[0]
 
 
+def _bounded_html(fragment: str, policy: NormalizePolicy) -> tuple[str, bool, bool]:
+    """The fragment capped in length and in nesting depth: (html, truncated, flattened)."""
+    capped, truncated = cap_html(fragment, policy.max_html_chars)
+    bounded, flattened = flatten_deep_html(capped)
+    return bounded, truncated, flattened
+
+
+def _author_names(entry: RawEntry) -> tuple[str, ...]:
+    """The entry's author names cleaned, in order, each once."""
+    names: dict[str, None] = {}
+    for raw_name in entry.authors or ((entry.author,) if entry.author else ()):
+        name = clean_plain_text(raw_name)
+        if name:
+            names[name] = None
+    return tuple(names)
+
+
 def normalize_entry(
     entry: RawEntry,
     *,
@@ -122,11 +140,11 @@ def normalize_entry(
 ) -> Article:
     """Return the entry cleaned, sanitized, dated and identified; ParseError if unusable."""
     base = resolve_url(entry.base_url, feed_url) or resolve_url(feed_url)
-    url = resolve_url(entry.link, base, feed_url)
+    url = entry_url(entry.link, entry.guid, base, feed_url)
     canonical = canonical_url(url, policy.tracking_params)
 
-    body_html, html_truncated = cap_html(
-        entry.content_html or entry.summary_html or "", policy.max_html_chars
+    body_html, html_truncated, flattened = _bounded_html(
+        entry.content_html or entry.summary_html or "", policy
     )
     sanitized = sanitize_html(body_html, base)
     sources = entry.sources or extract_sources(sanitized)
@@ -135,7 +153,7 @@ def normalize_entry(
     text_truncated = text_truncated or html_truncated
 
     summary_source = (
-        html_to_text(sanitize_html(cap_html(entry.summary_html, policy.max_html_chars)[0], base))
+        html_to_text(sanitize_html(_bounded_html(entry.summary_html, policy)[0], base))
         if entry.summary_html and entry.content_html
         else _first_paragraph(text)
     )
@@ -165,8 +183,10 @@ def normalize_entry(
         flags.append("title_truncated")
     if text_truncated:
         flags.append("text_truncated")
+    if flattened:
+        flags.append("html_flattened")
 
-    author = clean_plain_text(entry.author) if entry.author else None
+    authors = _author_names(entry)
     return Article(
         entry_key=entry_key(entry.guid, canonical, title, text, guid_unstable=guid_unstable),
         title=title,
@@ -180,8 +200,9 @@ def normalize_entry(
         updated_at=updated_at,
         discovered_at=discovered_at,
         content_hash=content_hash(title, text),
-        author=author or None,
+        author=authors[0] if authors else None,
         flags=tuple(flags),
         sources=sources,
         guid=entry.guid,
+        authors=authors,
     )

@@ -58,8 +58,11 @@ _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)?[^>]*>")
 # Markup that was escaped in the source (double-escaped feeds) shows up as text: drop it.
 _TAG_LIKE_TEXT = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
 _ACTIVE_TEXT_OPENER = re.compile(r"<(?=\s*/?\s*(?:script|iframe|object|embed|style)\b)", re.I)
-_SCRIPT_SCHEME = re.compile(r"\b(java|vb)script\s*:", re.IGNORECASE)
-_CSS_EXPRESSION = re.compile(r"\bexpression\s*\(", re.IGNORECASE)
+# Terminal escape sequences (CSI, OSC and two-byte ESC ones): removed whole, parameters too.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])?"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
 # C0/C1 controls except tab and newline, lone surrogates and non-characters.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
@@ -96,6 +99,8 @@ def clean_plain_text(value: str) -> str:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     # Printable apart from newlines and tabs means nothing for the (slower) control pattern.
     if not value.replace("\n", " ").replace("\t", " ").isprintable():
+        if "\x1b" in value or "\x9b" in value:
+            value = _ESCAPE_SEQUENCE.sub("", value)
         value = _CONTROL.sub("", value)
     if not value.isascii():
         value = value.replace("\u2028", "\n").replace("\u2029", "\n\n")
@@ -133,15 +138,10 @@ def _single_spaced(line: str) -> str:
 
 
 def defuse_text(value: str) -> str:
-    """Neutralize markup and script URLs that appear as literal text (escaped in the source)."""
+    """Drop markup that appears as literal text (escaped in the source); words stay as written."""
     if "<" in value:
         value = _TAG_LIKE_TEXT.sub(" ", value)
         value = _ACTIVE_TEXT_OPENER.sub("\u2039", value)
-    lowered = value.lower()
-    if "script" in lowered:
-        value = _SCRIPT_SCHEME.sub(r"\1script ", value)
-    if "expression" in lowered:
-        value = _CSS_EXPRESSION.sub("expression (", value)
     return value
 
 

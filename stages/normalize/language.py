@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import numpy as np
+from py3langid.langid import MODEL_FILE, LanguageIdentifier, visit_counts
 
 # Detection reads this many characters: enough for a confident answer, cheap per entry.
 DETECT_CHARS = 300
@@ -73,8 +74,6 @@ class _Classifier:
     """
 
     def __init__(self, identifier: Any) -> None:
-        from py3langid.langid import visit_counts
-
         self._identifier = identifier
         self._visit_counts = visit_counts
         table = identifier.nb_ptc
@@ -116,8 +115,6 @@ def _get_identifier() -> _Classifier:
     if _identifier is None:
         with _identifier_lock:
             if _identifier is None:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
                 model = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
                 _identifier = _Classifier(model)
     return _identifier

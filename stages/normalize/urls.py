@@ -8,6 +8,9 @@ from functools import lru_cache
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 SAFE_SCHEMES = frozenset({"http", "https"})
+# Schemes an entry URL may never carry: they run script or read local or in-browser data.
+UNSAFE_SCHEMES = frozenset({"javascript", "vbscript", "data", "file", "blob", "about"})
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Browsers delete tabs and newlines anywhere in a URL ("java\tscript:" runs as script).
 _URL_DELETED = re.compile(r"[\t\n\r]+")
@@ -28,6 +31,43 @@ def resolve_url(raw: str | None, *bases: str | None) -> str | None:
             candidate = urljoin(base, candidate)
             break
     return candidate if _is_safe(candidate) else None
+
+
+def entry_url(link: str | None, guid: str | None, *bases: str | None) -> str | None:
+    """The entry's URL without credentials: the link, else its id when that is a web URL.
+
+    A link in a scheme other than http(s) (at://, gemini://) is kept unless it is unsafe.
+    """
+    url = resolve_url(link, *bases) or _other_scheme_url(link)
+    if url is None and guid and _is_safe(guid.strip()):
+        url = resolve_url(guid)
+    return without_userinfo(url) if url else None
+
+
+def _other_scheme_url(raw: str | None) -> str | None:
+    """raw when it is an absolute URL in a known-harmless scheme other than http(s)."""
+    if raw is None:
+        return None
+    candidate = _URL_DELETED.sub("", raw).strip(_URL_EDGE_NOISE)
+    scheme = _SCHEME.match(candidate)
+    if scheme is None or scheme.group(1).lower() in UNSAFE_SCHEMES | SAFE_SCHEMES:
+        return None
+    if " " in candidate or len(candidate) == scheme.end():
+        return None
+    return candidate
+
+
+def without_userinfo(url: str) -> str:
+    """url with any user:password@ removed from its authority."""
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _is_safe(url: str) -> bool:
@@ -74,7 +114,7 @@ def canonical_url(url: str | None, tracking_params: Iterable[str]) -> str | None
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    # Credentials (user:pass@) are dropped: noise at best, a phishing trick at worst.
+    # Credentials (user:pass@) are left out: noise at best, a phishing trick at worst.
     path = parts.path or "/"
     query = strip_tracking_params(parts.query, tracking_params)
     return urlunsplit(SplitResult(scheme, netloc, path, query, ""))

@@ -22,7 +22,7 @@ from newsworker.storage.db import create_db_engine
 from newsworker.storage.feeds import add_feed
 from newsworker.storage.migrate import upgrade
 from newsworker.storage.models import ArticleRecord, Feed, FeedErrorRecord, Story
-from newsworker.storage.outbox import story_payloads
+from newsworker.storage.story_payloads import story_payloads
 from newsworker.tasks.runtime import build_runtime, fetch_policy
 from newsworker.worker.running import run_once
 from tests.hostile.feeds import RSS, SECRET, PrivateTarget, healthy_feed, serve_hostile

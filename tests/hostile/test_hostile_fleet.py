@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from newsworker.storage.db import create_db_engine
 from newsworker.storage.migrate import upgrade
 from newsworker.storage.models import ArticleRecord, Feed, FeedErrorRecord, Story
-from newsworker.storage.outbox import story_payloads
+from newsworker.storage.story_payloads import story_payloads
 from tests.faults.corpus import register_feeds, send_task, store_state, stream_events
 from tests.hostile.feeds import RSS, SECRET, PrivateTarget, healthy_feed, serve_hostile
 from tests.hostile.test_hostile_feeds import BIG_BUT_VALID, DEFUSED, MAX_ENTRIES, MAX_TEXT_CHARS

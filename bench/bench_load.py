@@ -36,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import httpx
 import redis
 from sqlalchemy import text
 
@@ -96,8 +97,6 @@ def file_server(directory: Path) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        import httpx
-
         wait_for(lambda: _up(httpx, port), timeout=10, interval=0.1)
         yield port
     finally:

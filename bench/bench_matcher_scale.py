@@ -18,7 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import json
+
+from sqlmodel import Session, SQLModel
+
+import newsworker.storage.models  # noqa: F401  (registers the tables)
 from newsworker.stages.enrich import EntityMatcher, MatchableProfile
+from newsworker.storage.db import create_db_engine
+from newsworker.storage.profiles import import_profiles
 
 
 def words(text: str) -> list[str]:
@@ -224,13 +231,6 @@ def pool_from(path: Path, articles_path: Path) -> None:
 
 def bench_import(count: int, database_url: str) -> None:
     """Time import_profiles of count synthetic profiles (JSON Lines), then a no-change re-import."""
-    import json
-
-    from sqlmodel import Session, SQLModel
-
-    import newsworker.storage.models  # noqa: F401  (registers the tables)
-    from newsworker.storage.db import create_db_engine
-    from newsworker.storage.profiles import import_profiles
 
     profiles = synthetic_profiles(count * 4)[:count]
     lines = [

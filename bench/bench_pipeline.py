@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import feedparser
 
+from bench.bench_fleet_round import postgres_schema
 from bench.corpus import generate_corpus
 from newsworker.config.settings import load_settings
 from newsworker.stages.normalize.language import detect_language
@@ -216,8 +217,6 @@ def _run_b(
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         if args.postgres:
-            from bench.bench_fleet_round import postgres_schema
-
             with postgres_schema() as url:
                 return run_pipeline(bodies, rows, Path(tmp), args.profile_out, url)
         return run_pipeline(bodies, rows, Path(tmp), args.profile_out)

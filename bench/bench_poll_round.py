@@ -26,8 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import tempfile
+
+from bench.bench_fleet_round import eager_runtime, redis_db9, register_feeds
 from newsworker.stages.fetch import Fetcher, FetchPolicy
 from newsworker.stages.records import FetchResult
+from newsworker.storage.db import dispose_engines
+from newsworker.storage.migrate import upgrade
+from newsworker.tasks.runtime import set_runtime
+from newsworker.worker.running import run_once
 
 
 def start_server(changed_every: int) -> tuple[subprocess.Popen[str], int]:
@@ -67,13 +74,6 @@ def poll_round(
 
 def pipeline_round(feeds: int, database_url: str | None) -> None:
     """Poll every feed twice through poll_feed (all 304 the second time); print CPU per feed."""
-    import tempfile
-
-    from bench.bench_fleet_round import eager_runtime, redis_db9, register_feeds
-    from newsworker.storage.db import dispose_engines
-    from newsworker.storage.migrate import upgrade
-    from newsworker.tasks.runtime import set_runtime
-    from newsworker.worker.running import run_once
 
     server, port = start_server(changed_every=10 * feeds)  # feed 0 only changes
     try:

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import newsworker.storage.models  # noqa: F401  (registers the tables)
 from newsworker.storage.db import create_db_engine
+from tests.support.fleet import kill_leftovers
 from tests.support.http import LocalHTTPServer
 from tests.support.services import POSTGRES_URL, REDIS_HOST, REDIS_PORT, require_service
 
@@ -86,7 +88,6 @@ def _redis_test_db() -> int:
 def redis_url() -> Iterator[str]:
     """A Redis database reserved for tests (NEWSWORKER_TEST_REDIS_DB, default 15), flushed."""
     require_service("Redis", REDIS_HOST, REDIS_PORT)
-    import redis
 
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{_redis_test_db()}"
     client = redis.Redis.from_url(url)
@@ -100,7 +101,6 @@ def redis_url() -> Iterator[str]:
 def _no_process_outlives_its_test() -> Iterator[None]:
     """Kill any worker or beat a test started and left running (even after a failure)."""
     yield
-    from tests.support.fleet import kill_leftovers
 
     kill_leftovers()
 

@@ -15,9 +15,11 @@ import redis
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from newsworker.config.settings import load_settings
 from newsworker.storage.db import create_db_engine
 from newsworker.storage.feeds import add_feed
-from newsworker.storage.models import Delivery, DeliveryStatus, Story
+from newsworker.storage.models import Delivery, DeliveryStatus, Feed, Story
+from newsworker.worker.app import create_app
 from tests.support.fleet import fleet_env
 from tests.support.http import LocalHTTPServer, Request, Response
 
@@ -187,7 +189,6 @@ def worker_env(database_url: str, broker_url: str, tmp_path: Path, **extra: str)
 
 def feed_ids(database_url: str) -> list[int]:
     """Every registered feed id."""
-    from newsworker.storage.models import Feed
 
     engine = create_db_engine(database_url, pool=False)
     try:
@@ -199,8 +200,6 @@ def feed_ids(database_url: str) -> list[int]:
 
 def enqueue_polls(broker_url: str, ids: list[int]) -> None:
     """Put one poll_feed message per feed on the broker's poll queue, as dispatch does."""
-    from newsworker.config.settings import load_settings
-    from newsworker.worker.app import create_app
 
     app = create_app(load_settings(broker_url=broker_url, database_url="sqlite://"))
     try:
@@ -222,8 +221,6 @@ def queue_length(broker_url: str, queue: str = "poll") -> int:
 
 def send_task(broker_url: str, name: str, **kwargs: object) -> None:
     """Send one task by name through our app's routes (what beat and dispatch do)."""
-    from newsworker.config.settings import load_settings
-    from newsworker.worker.app import create_app
 
     app = create_app(load_settings(broker_url=broker_url, database_url="sqlite://"))
     try:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from newsworker.config.settings import load_settings
 from newsworker.storage.db import create_db_engine
+from newsworker.worker.app import create_app
 from tests.support.fleet import fleet_env, run_cli, start_worker, wait_for
 from tests.support.http import LocalHTTPServer, Request, Response
 
@@ -75,7 +76,6 @@ def test_sigterm_finishes_the_poll_in_hand_and_exits(
 
 def send_dispatch(broker_url: str) -> None:
     """Send newsworker.dispatch_due_feeds(all_feeds=True) through the real broker."""
-    from newsworker.worker.app import create_app
 
     app = create_app(load_settings(broker_url=broker_url))
     try:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
+
+from newsworker.stages.publish import build_story, story_id_for
+from newsworker.stages.records import (
+    Article,
+    AttachedEntity,
+    Citation,
+    EntityMatch,
+    FeedRef,
+    Mention,
+    ProfileSnapshot,
+    ProfileSource,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schema" / "story.v1.json"
 
@@ -48,19 +61,6 @@ def example_story(
     *, n: int = 0, revision: int = 1, event: str | None = None, text_chars: int = 0
 ) -> dict[str, Any]:
     """A valid v1 story built through build_story; n varies the URL, text_chars pads the text."""
-    from datetime import UTC, datetime
-
-    from newsworker.stages.publish import build_story, story_id_for
-    from newsworker.stages.records import (
-        Article,
-        AttachedEntity,
-        Citation,
-        EntityMatch,
-        FeedRef,
-        Mention,
-        ProfileSnapshot,
-        ProfileSource,
-    )
 
     when = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     url = f"https://news.example.org/2026/11/story-{n}"

@@ -17,9 +17,8 @@ import newsworker.storage.models  # noqa: F401  (registers the tables)
 from newsworker.storage.db import create_db_engine
 from tests.support.fleet import kill_leftovers
 from tests.support.http import LocalHTTPServer
+from tests.support.paths import SHARED
 from tests.support.services import POSTGRES_URL, REDIS_HOST, REDIS_PORT, require_service
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture

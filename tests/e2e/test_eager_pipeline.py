@@ -21,9 +21,8 @@ from newsworker.tasks.runtime import build_runtime, set_runtime
 from newsworker.worker.cli.profiles import import_profiles_file
 from newsworker.worker.running import run_once
 from tests.support.http import LocalHTTPServer, Response
+from tests.support.paths import SAMPLES
 from tests.support.schema import assert_valid_story
-
-SAMPLES = Path(__file__).resolve().parents[2] / "worker" / "samples"
 
 LIVE_FEED = b"""<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Live</title><link>http://127.0.0.1/</link>

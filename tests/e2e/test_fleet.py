@@ -10,10 +10,10 @@ import redis
 
 from tests.support.fleet import fleet_env, run_cli, start_worker, wait_for
 from tests.support.http import LocalHTTPServer, Response
+from tests.support.paths import SAMPLES
 from tests.support.schema import assert_valid_story
 
 pytestmark = [pytest.mark.fleet, pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
-SAMPLES = Path(__file__).resolve().parents[2] / "worker" / "samples"
 
 
 def test_worker_polls_and_publishes_to_the_stream(

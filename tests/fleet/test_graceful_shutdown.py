@@ -16,9 +16,9 @@ from newsworker.storage.db import create_db_engine
 from newsworker.worker.app import create_app
 from tests.support.fleet import fleet_env, run_cli, start_worker, wait_for
 from tests.support.http import LocalHTTPServer, Request, Response
+from tests.support.paths import SAMPLES
 
 pytestmark = [pytest.mark.fleet, pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
-SAMPLES = Path(__file__).resolve().parents[2] / "worker" / "samples"
 SLOW_SECONDS = 4.0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -21,8 +20,9 @@ from newsworker.stages.records import (
     ProfileSnapshot,
     ProfileSource,
 )
+from tests.support.paths import DOCS
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schema" / "story.v1.json"
+SCHEMA_PATH = DOCS / "schema" / "story.v1.json"
 
 
 @lru_cache(maxsize=1)

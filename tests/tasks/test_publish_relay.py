@@ -35,11 +35,11 @@ from newsworker.storage.deliveries import pending_count
 from newsworker.storage.outbox import enqueue_story_batch
 from newsworker.tasks.relay import DeliveryPolicy, backoff_delay, publish_pending, replay
 from tests.support.http import LocalHTTPServer, Request, Response
+from tests.support.paths import REPO
 from tests.support.schema import assert_valid_story, example_story
 
 SECRET = "webhook-secret-0123456789"
 STREAM = "test:stories"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def factory(engine: Engine) -> Callable[[], Session]:
@@ -160,11 +160,11 @@ def test_publisher_killed_with_sigkill_after_xadd_loses_nothing(
     engine = create_db_engine(url)
     SQLModel.metadata.create_all(engine)
     keys = enqueue(engine, 10, ["redis"])
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(KILLED_PUBLISHER), url, redis_url, STREAM],
         env=env,
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         timeout=60,
         check=False,

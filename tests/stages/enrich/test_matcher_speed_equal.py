@@ -3,7 +3,7 @@
 The recorded digest below is of every match (profile id, confidence, mention text and offsets)
 on invented articles, computed by the matcher as it was before its throughput work (commit
 227a519). A deliberate change to the matching rules changes it: recompute it then with
-`.venv/bin/python -m tests.test_matcher_speed_equal` and say why in the commit.
+`.venv/bin/python -m tests.stages.enrich.test_matcher_speed_equal` and say why in the commit.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,9 @@ from typer._click.exceptions import NoSuchOption, UsageError
 
 from newsworker.config.settings import Settings
 from newsworker.worker.cli import app
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from newsworker.stages.errors import ParseError
 from newsworker.stages.normalize import NormalizePolicy, normalize_entry
 from newsworker.stages.parse import parse_feed
+from tests.support.paths import FIXTURES
 
-FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+FEEDS = FIXTURES / "feeds"
 URL = "https://json.example.com/feed.json"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,9 @@ from newsworker.stages.parse import parse_feed
 from newsworker.stages.parse.fast_rss import fast_path_allowed, parse_simple_rss
 from newsworker.stages.parse.feedparser_path import parse_with_feedparser
 from newsworker.stages.records import Article, ParsedFeed, RawEntry
+from tests.support.paths import FIXTURES
 
-FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+FEEDS = FIXTURES / "feeds"
 URL = "https://feeds.example.com/feed.xml"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

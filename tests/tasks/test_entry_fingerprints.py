@@ -22,6 +22,7 @@ from newsworker.storage.migrate import upgrade
 from newsworker.tasks.runtime import build_runtime, set_runtime
 from newsworker.worker.running import run_once
 from tests.support.http import LocalHTTPServer, Response
+from tests.support.paths import REPO
 
 ENTRY = RawEntry(
     guid="g-1",
@@ -65,9 +66,9 @@ def test_any_input_of_normalize_changes_the_fingerprint() -> None:
 
 def test_fingerprint_is_the_same_in_another_process() -> None:
     # Worker children hash with different seeds: the fingerprint must not depend on hash().
-    code = "from tests.test_entry_fingerprints import _fingerprint; print(_fingerprint())"
+    code = "from tests.tasks.test_entry_fingerprints import _fingerprint; print(_fingerprint())"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True
     )

@@ -8,8 +8,9 @@ from typing import Any
 
 from newsworker.config.settings import Settings
 from newsworker.tasks import metrics
+from tests.support.paths import DOCS
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+DOC = DOCS / "operations.md"
 
 
 def render_default(value: Any) -> str:

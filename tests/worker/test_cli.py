@@ -18,9 +18,10 @@ from newsworker.tasks.runtime import set_runtime
 from newsworker.worker.cli import COMMANDS, app
 from tests.support.fleet import NEWSWORKER, ROOT, fleet_env
 from tests.support.http import LocalHTTPServer, Response
+from tests.support.paths import SHARED
 
 SAMPLES = ROOT / "worker" / "samples"
-SEED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "seed-story.txt"
+SEED = SHARED / "samples" / "seed-story.txt"
 FEED_FIELDS = {
     "url", "status", "error_count", "last_error", "last_success_at", "next_poll_at",
     "interval_seconds",

@@ -8,7 +8,8 @@ IngestError
 │   ├── HTTPStatusError   other 4xx/5xx
 │   ├── RateLimited       429/503 with Retry-After: rescheduled, not counted as an error
 │   ├── FeedGone          410: permanent, the feed is disabled
-│   └── BlockedURL        private address or forbidden scheme: permanent
+│   ├── BlockedURL        private address or forbidden scheme: permanent
+│   └── BadURL            a feed URL or redirect Location that is not a valid URL: permanent
 └── ParseError            permanent: nothing usable in the body
 """
 
@@ -89,6 +90,13 @@ class BlockedURL(FetchError):
 
     retryable = False
     kind = "blocked"
+
+
+class BadURL(FetchError):
+    """The feed URL or a redirect's Location cannot be requested (malformed host, port...)."""
+
+    retryable = False
+    kind = "bad_url"
 
 
 class ParseError(IngestError):

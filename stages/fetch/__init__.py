@@ -4,7 +4,8 @@ One idea per module: `client` (the Fetcher and its request loop), `transport` (t
 and its SSRF-guarded connections), `address` (which addresses are public), `deadline` (the
 total timeout every socket call obeys), `redirects` (hop budget, schemes, per-host budget hook),
 `body` and `decode` (size caps and decompression), `caching` (conditional GET, refresh hints),
-`retry_after`, `status` (error statuses to errors) and `files` (file:// feeds).
+`retry_after`, `status` (error statuses to errors), `urls` (which URLs may be requested) and
+`files` (file:// feeds).
 """
 
 from newsworker.stages.fetch.address import is_public_address, resolve_allowed_addresses

@@ -6,20 +6,20 @@ import hashlib
 import time
 from collections.abc import Callable
 from types import TracebackType
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-from newsworker.stages.errors import BlockedURL, FetchError, FetchTimeout, RateLimited
+from newsworker.stages.errors import BadURL, BlockedURL, FetchError, FetchTimeout, RateLimited
 from newsworker.stages.fetch.body import read_body, release
 from newsworker.stages.fetch.caching import conditional_headers, min_refresh_seconds
 from newsworker.stages.fetch.deadline import end_deadline, start_deadline
 from newsworker.stages.fetch.files import read_file_url
 from newsworker.stages.fetch.policy import FetchPolicy
-from newsworker.stages.fetch.redirects import REDIRECT_STATUSES, RedirectChain, check_http_scheme
+from newsworker.stages.fetch.redirects import REDIRECT_STATUSES, RedirectChain
 from newsworker.stages.fetch.status import raise_for_status
-from newsworker.stages.fetch.transport import build_client
+from newsworker.stages.fetch.transport import PooledClient
+from newsworker.stages.fetch.urls import check_request_url, scheme_of
 from newsworker.stages.records import FetchResult
 
 # Response headers handed on to the parser with the body.
@@ -42,7 +42,7 @@ class Fetcher:
         (the caller budgets the feed's own host); it may sleep, or raise RateLimited to give up.
         """
         self.policy = policy or FetchPolicy()
-        self._client = build_client(self.policy, address_allowed)
+        self._client = PooledClient(self.policy, address_allowed)
         self._before_request = before_request
 
     def __enter__(self) -> Fetcher:
@@ -68,10 +68,12 @@ class Fetcher:
         last_modified: str | None = None,
         previous_body_hash: str | None = None,
     ) -> FetchResult:
-        """Fetch url once (following redirects), raising a FetchError subclass on failure."""
+        """Fetch url once (following redirects), raising a FetchError subclass on failure.
+
+        Whatever a server sends, nothing but an IngestError leaves this method.
+        """
         started = time.monotonic()
-        scheme = urlsplit(url).scheme.lower()
-        if scheme == "file":
+        if scheme_of(url) == "file":
             if not self.policy.allow_file_urls:
                 raise BlockedURL("file:// feeds are not allowed", url=url)
             return read_file_url(url, self.policy.max_body_bytes, previous_body_hash, started)
@@ -84,6 +86,13 @@ class Fetcher:
             raise FetchTimeout(f"timed out fetching {url}: {e}", url=url) from e
         except httpx.HTTPError as e:
             raise FetchError(f"network error fetching {url}: {e}", url=url) from e
+        except (httpx.InvalidURL, UnicodeError) as e:  # a host IDNA rejects at connect
+            raise BadURL(f"cannot request {url}: {e}", url=url) from e
+        except (httpcore.NetworkError, httpcore.ProtocolError, OSError, ValueError) as e:
+            # Raised below httpx's own mapping (the guarded backend, the socket layer).
+            raise FetchError(
+                f"network error fetching {url}: {type(e).__name__}: {e}", url=url
+            ) from e
         except BlockedURL as e:
             if e.url is None:
                 raise BlockedURL(f"{e} while fetching {url}", url=url) from e
@@ -100,13 +109,14 @@ class Fetcher:
     def probe(self, url: str) -> bool:
         """True when url answers a HEAD with any status below 500 within the total timeout.
 
-        Raises BlockedURL when the private-address guard (or the scheme rule) refuses url.
+        Raises BlockedURL when the private-address guard (or the scheme rule) refuses url, and
+        BadURL when url cannot be requested at all.
         """
-        check_http_scheme(url, url)
+        check_request_url(url, url, what="feed URL")
         token = start_deadline(time.monotonic() + self.policy.total_timeout)
         try:
-            response = self._client.send(self._client.build_request("HEAD", url), stream=True)
-        except (httpx.HTTPError, httpcore.TimeoutException):
+            response = self._client.send("HEAD", url)
+        except (httpx.HTTPError, httpx.InvalidURL, httpcore.TimeoutException, OSError, ValueError):
             return False
         except BlockedURL as e:
             raise BlockedURL(f"{e} while probing {url}", url=url) from e
@@ -129,8 +139,7 @@ class Fetcher:
         chain = RedirectChain(url, self.policy.max_redirects, self._before_request)
         while True:
             current = chain.next_request()
-            request = self._client.build_request("GET", current, headers=headers)
-            response = self._client.send(request, stream=True)
+            response = self._client.send("GET", current, headers)
             try:
                 status = response.status_code
                 if status in REDIRECT_STATUSES and "location" in response.headers:

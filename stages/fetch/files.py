@@ -9,7 +9,7 @@ import time
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from newsworker.stages.errors import BlockedURL, BodyTooLarge, FetchError
+from newsworker.stages.errors import BadURL, BlockedURL, BodyTooLarge, FetchError
 from newsworker.stages.records import FetchResult
 
 _FEED_MIME_BY_SUFFIX = {
@@ -37,6 +37,8 @@ def read_file_url(
             body = handle.read(cap + 1)
     except OSError as e:
         raise FetchError(f"cannot read {url}: {e}", url=url) from e
+    except ValueError as e:  # a NUL byte in the path
+        raise BadURL(f"cannot read {url}: {e}", url=url) from e
     if len(body) > cap:
         raise BodyTooLarge(f"file exceeds {cap} bytes", url=url)
     suffix = os.path.splitext(path)[1].lower()

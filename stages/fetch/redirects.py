@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-from newsworker.stages.errors import BlockedURL, RateLimited, TooManyRedirects
+from newsworker.stages.errors import RateLimited, TooManyRedirects
+from newsworker.stages.fetch.urls import check_request_url, redirect_target
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
-
-
-def check_http_scheme(current: str, url: str) -> None:
-    """Raise BlockedURL unless current is http(s); url is the feed the error is about."""
-    scheme = urlsplit(current).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise BlockedURL(f"scheme {scheme or '(none)'}:// is not allowed: {current}", url=url)
 
 
 class RedirectChain:
@@ -36,6 +30,8 @@ class RedirectChain:
     def __init__(
         self, url: str, max_redirects: int, before_request: Callable[[str], None] | None
     ) -> None:
+        """Raises BlockedURL or BadURL when url itself cannot be requested."""
+        check_request_url(url, url, what="feed URL")
         self.url = url
         self.current = url
         self.hops = 0
@@ -47,9 +43,8 @@ class RedirectChain:
         self._all_permanent = True
 
     def next_request(self) -> str:
-        """The URL to request now, after its scheme check and its host's budget."""
+        """The URL to request now (checked when it was set), after its host's budget."""
         current = self.current
-        check_http_scheme(current, self.url)
         host = urlsplit(current).hostname
         if host not in self._hosts:
             self._hosts.add(host)
@@ -58,8 +53,11 @@ class RedirectChain:
         return current
 
     def follow(self, status: int, location: str) -> None:
-        """Move to a redirect's target; TooManyRedirects on a loop or past the hop limit."""
-        target = urljoin(self.current, location)
+        """Move to a redirect's target; TooManyRedirects on a loop or past the hop limit.
+
+        A Location that is not a valid http(s) URL raises BadURL or BlockedURL naming it.
+        """
+        target = redirect_target(self.current, location, self.url)
         self.hops += 1
         if target in self._seen:
             raise TooManyRedirects(f"redirect loop at {target}", url=self.url)

@@ -59,10 +59,45 @@ class GuardedBackend(httpcore.SyncBackend):
         raise httpcore.ConnectError(f"could not connect to {host}: {last_error}")
 
 
-def build_client(
+class PooledClient:
+    """One pooled client that connects through the guard and sends each request exactly once."""
+
+    def __init__(self, policy: FetchPolicy, address_allowed: Callable[[str], bool] | None) -> None:
+        self._transport = _guarded_transport(policy, address_allowed)
+        self._client = httpx.Client(
+            transport=self._transport,
+            follow_redirects=False,
+            trust_env=False,
+            timeout=httpx.Timeout(
+                connect=policy.connect_timeout,
+                read=policy.read_timeout,
+                write=policy.read_timeout,
+                pool=policy.connect_timeout,
+            ),
+            headers={
+                "User-Agent": policy.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+        )
+
+    def send(self, method: str, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """Send one request and return the streamed response; redirects are the caller's."""
+        request = self._client.build_request(method, url, headers=headers)
+        # Straight to the transport: httpx.Client.send parses a redirect's Location even when it
+        # does not follow it, and raises on a bad one before the fetcher can name the feed.
+        response = self._transport.handle_request(request)
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+
+def _guarded_transport(
     policy: FetchPolicy, address_allowed: Callable[[str], bool] | None
-) -> httpx.Client:
-    """One pooled httpx client that never follows redirects and connects through the guard."""
+) -> httpx.HTTPTransport:
     backend = GuardedBackend(
         allow_private_addresses=policy.allow_private_addresses and address_allowed is None,
         # Looked up at call time, so a harness can swap the network model for a whole process
@@ -78,19 +113,4 @@ def build_client(
         keepalive_expiry=30.0,
         network_backend=backend,
     )
-    return httpx.Client(
-        transport=transport,
-        follow_redirects=False,
-        trust_env=False,
-        timeout=httpx.Timeout(
-            connect=policy.connect_timeout,
-            read=policy.read_timeout,
-            write=policy.read_timeout,
-            pool=policy.connect_timeout,
-        ),
-        headers={
-            "User-Agent": policy.user_agent,
-            "Accept": ACCEPT,
-            "Accept-Encoding": ACCEPT_ENCODING,
-        },
-    )
+    return transport

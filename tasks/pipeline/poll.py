@@ -11,11 +11,11 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import timedelta
 from functools import partial
-from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
 from newsworker.stages.errors import IngestError, ParseError
+from newsworker.stages.fetch.urls import host_of
 from newsworker.stages.prepare import PreparedFeed, PrepareJob, prepare_feed
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.models import Feed, FeedStatus
@@ -120,7 +120,7 @@ def poll_steps(ctx: PipelineContext, feed_id: int) -> PollSteps:
         slot = ctx.coordinator.begin_poll(
             feed_id,
             lock_seconds=ctx.feed_lock_seconds,
-            host=urlsplit(feed.url).hostname or "",
+            host=host_of(feed.url),
             max_wait_seconds=ctx.max_host_wait_seconds,
         )
         if slot.token is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import zlib
@@ -210,3 +211,40 @@ def serve_hostile(server: LocalHTTPServer, canary: Path, private: PrivateTarget)
         server.route(f"/hostile/{name}", response)
         urls[name] = server.url(f"/hostile/{name}")
     return urls
+
+
+def healthy_json_feed(name: str, entries: int = 3) -> bytes:
+    """A small valid JSON Feed 1.1 with distinct entries."""
+    items = [
+        {
+            "id": f"urn:{name}:{n}",
+            "url": f"https://healthy.example.org/{name}/{n}",
+            "title": f"{name} story {n} about the harbor budget vote",
+            "content_text": f"The {name} council met on day {n} to discuss bridge repairs.",
+        }
+        for n in range(entries)
+    ]
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": name,
+        "home_page_url": f"https://healthy.example.org/{name}",
+        "items": items,
+    }
+    return json.dumps(feed).encode()
+
+
+def malformed_json_feed() -> bytes:
+    """A JSON Feed cut off in the middle of its first item."""
+    return b'{"version": "https://jsonfeed.org/version/1.1", "title": "cut", "items": [{"id": "1",'
+
+
+def deeply_nested_feed(depth: int = 200_000) -> bytes:
+    """An RSS feed whose one entry nests depth elements in its description."""
+    return (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>deep</title>'
+        b"<link>https://deep.example.org/</link><description>d</description>"
+        b"<item><guid>urn:deep:1</guid><title>deep</title><description>"
+        + b"<a>" * depth
+        + b"</a>" * depth
+        + b"</description></item></channel></rss>"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from newsworker import __version__
 from newsworker.config.defaults import DEFAULT_STREAM_NAME, DEFAULT_TRACKING_PARAMS
+from newsworker.config.redaction import redact_urls, url_password
 
 
 class WebhookTarget(BaseModel):
@@ -116,7 +119,7 @@ class Settings(BaseSettings):
     task_events: bool = False
     task_soft_time_limit_seconds: int = Field(default=240, gt=0)
     task_time_limit_seconds: int = Field(default=300, gt=0)
-    visibility_timeout_seconds: int = Field(default=3600, gt=0)
+    visibility_timeout_seconds: int = Field(default=90, gt=0)
     worker_max_memory_per_child_kb: int = Field(default=1_000_000, gt=0)
     beat_lock_timeout_seconds: int = Field(default=60, gt=0)
     health_max_outbox_age_seconds: int = Field(default=600, gt=0)
@@ -129,6 +132,11 @@ class Settings(BaseSettings):
     @classmethod
     def _tracking_params_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("outage_canary_url")
     @classmethod
@@ -166,6 +174,23 @@ class Settings(BaseSettings):
         """The User-Agent every request sends."""
         return f"newsworker/{__version__} (+{self.user_agent_contact_url})"
 
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold: URL passwords and webhook signing secrets."""
+        urls = [self.database_url, self.broker_url, self.redis_url, self.outage_canary_url]
+        urls += [hook.url for hook in self.webhooks]
+        found = [password for url in urls for password in url_password(url)]
+        return found + [hook.secret for hook in self.webhooks]
+
+
+# An input under any of these names is never echoed, not even redacted.
+_SECRET_NAMES = ("secret", "password", "token", "webhooks")
+
+
+def _shown_input(loc: tuple[Any, ...], value: Any) -> str:
+    if any(name in str(part).lower() for part in loc for name in _SECRET_NAMES):
+        return "a hidden value"
+    return redact_urls(repr(value))
+
 
 def format_validation_error(error: ValidationError) -> str:
     """One readable line per bad setting, naming its env var."""
@@ -173,8 +198,16 @@ def format_validation_error(error: ValidationError) -> str:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
         message = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"NEWSWORKER_{field.upper()}: {message} (got {item.get('input')!r})")
+        shown = _shown_input(tuple(item["loc"]), item.get("input"))
+        lines.append(f"NEWSWORKER_{field.upper()}: {message} (got {shown})")
     return "; ".join(lines)
+
+
+def _source_error_message(error: SourceError) -> str:
+    """Name the variable a settings source could not decode (its value may hold a secret)."""
+    match = re.search(r'field "([^"]+)"', str(error))
+    field = match.group(1).upper() if match else "?"
+    return f"NEWSWORKER_{field}: not valid JSON"
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -183,6 +216,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         raise SettingsError(format_validation_error(e)) from e
+    except SourceError as e:
+        raise SettingsError(_source_error_message(e)) from e
 
 
 @lru_cache(maxsize=1)

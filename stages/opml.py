@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -17,6 +18,15 @@ class OpmlFeed:
 
     url: str
     title: str | None = None
+
+
+# What XML 1.0 cannot carry at all, not even as a character reference (most C0 controls, lone
+# surrogates, U+FFFE and U+FFFF), and the DEL and C1 controls it discourages.
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(value: str) -> str:
+    return _NOT_XML.sub("", value)
 
 
 def _refuse_entities(*_args: object) -> NoReturn:
@@ -57,13 +67,13 @@ def write_opml(feeds: Iterable[tuple[str, str | None]], *, title: str = "newswor
         "  <body>",
     ]
     for url, feed_title in feeds:
-        label = quoteattr(feed_title or url)
-        lines.append(
-            f'    <outline type="rss" text={label} title={label} xmlUrl={quoteattr(url)}/>'
-        )
+        # quoteattr escapes &, <, > and quotes, and keeps tabs and newlines as references.
+        label = quoteattr(_xml_safe(feed_title or url))
+        link = quoteattr(_xml_safe(url))
+        lines.append(f'    <outline type="rss" text={label} title={label} xmlUrl={link}/>')
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines)
 
 
 def _text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _xml_safe(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlmodel import Session, create_engine
@@ -19,6 +20,24 @@ def sqlalchemy_url(database_url: str) -> str:
         if database_url.startswith(prefix):
             return "postgresql+psycopg://" + database_url[len(prefix) :]
     return database_url
+
+
+class DatabaseLocationError(ValueError):
+    """A SQLite URL whose folder does not exist: refused rather than starting a store elsewhere."""
+
+
+def check_sqlite_folder(database_url: str) -> None:
+    """Raise DatabaseLocationError when a file-backed SQLite URL names a missing folder."""
+    url = make_url(sqlalchemy_url(database_url))
+    database = url.database or ""
+    if url.query.get("uri") or database in ("", ":memory:") or database.startswith("file:"):
+        return
+    folder = Path(database).parent
+    if not folder.is_dir():
+        raise DatabaseLocationError(
+            f"NEWSWORKER_DATABASE_URL: the folder {folder.resolve()} of {database_url} does not "
+            "exist; create it or point the URL at an existing folder"
+        )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -79,6 +98,7 @@ def create_db_engine(database_url: str, *, pool: bool = True) -> Engine:
     """Create an engine for SQLite or PostgreSQL with the settings each needs."""
     url = sqlalchemy_url(database_url)
     if url.startswith("sqlite"):
+        check_sqlite_folder(database_url)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **_JSON_CODECS
         )

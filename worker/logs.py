@@ -1,33 +1,19 @@
-"""Logging: structured JSON in workers, readable lines on a terminal, no secrets either way."""
+"""Logging: structured JSON in workers, readable lines on a terminal, both through the output
+layer (no secrets, no control characters)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from newsworker.config.settings import Settings
+from newsworker.worker.output import escape_for_terminal, redact, register_secrets, to_json
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@", re.IGNORECASE)
-_SECRET_PARAMS = re.compile(r"(?i)([?&](?:token|key|apikey|api_key|secret|password|sig)=)[^&\s]+")
+__all__ = ["ConsoleFormatter", "JsonFormatter", "configure_logging", "redact"]
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
-
-
-def redact(text: str) -> str:
-    """Remove credentials from URLs (user:password@ and secret query parameters)."""
-    text = _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
-    return _SECRET_PARAMS.sub(r"\1***", text)
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, (int, float, bool)) or value is None:
-        return value
-    return redact(str(value))
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -49,9 +35,8 @@ class JsonFormatter(logging.Formatter):
         entry.update(_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        # Redact each value, not the dumped line, so a pattern can never eat JSON syntax.
-        safe = {key: _redact_value(value) for key, value in entry.items()}
-        return json.dumps(safe, default=str, ensure_ascii=False)
+        # Redacted value by value (see to_json), so a pattern can never eat JSON syntax.
+        return to_json(entry, ensure_ascii=False)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -65,11 +50,12 @@ class ConsoleFormatter(logging.Formatter):
         )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return redact(line)
+        return escape_for_terminal(line)
 
 
 def configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     """Set up the root logger once: JSON when not on a terminal (or asked), console otherwise."""
+    register_secrets(settings.secret_values())
     use_json = settings.log_format == "json" or (
         settings.log_format == "auto" and not sys.stderr.isatty()
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from newsworker.stages.errors import ParseError
@@ -47,3 +49,13 @@ def test_round_trip() -> None:
 def test_refuses_entities_and_broken_xml(doc: bytes) -> None:
     with pytest.raises(ParseError):
         parse_opml(doc)
+
+
+def test_written_opml_parses_whatever_the_titles_hold() -> None:
+    hostile = "[Live] \x1b[31mred\x07 \x00\x0b\x0c\x7f\x85 ]]> & <b> \ud800 \ufffe tab\tnew\nline"
+    document = write_opml([("https://a.example/feed?x=1&y=2", hostile)], title=hostile)
+    root = ET.fromstring(document.encode("utf-8"))  # strict: any invalid character fails here
+    outline = root.find("./body/outline")
+    assert outline is not None
+    assert outline.get("title") == "[Live] [31mred  ]]> & <b>   tab\tnew\nline"
+    assert parse_opml(document.encode("utf-8"))[0].url == "https://a.example/feed?x=1&y=2"

@@ -19,6 +19,7 @@ from newsworker.worker.log_context import (
     reset_log_context,
 )
 from newsworker.worker.logs import ConsoleFormatter, JsonFormatter, redact
+from newsworker.worker.output import forget_secrets, register_secrets
 from newsworker.worker.signals import bind_task_context, clear_task_context
 
 
@@ -59,7 +60,7 @@ def test_json_lines_carry_the_task_context_and_redact_credentials(
         3,
     )
     assert "s3cret" not in stream.getvalue()
-    assert first["feed_url"] == "https://***@feeds.example/rss"
+    assert first["feed_url"] == "https://alice:***@feeds.example/rss"
     assert "task_id" not in second and "feed_id" not in second
 
 
@@ -106,7 +107,7 @@ def test_console_lines_are_readable_and_redacted() -> None:
     LogContextFilter().filter(record)
     line = ConsoleFormatter().format(record)
     assert "WARNING" in line and "fetch failed" in line
-    assert "hunter2" not in line and "feed_url=http://***@127.0.0.1/feed" in line
+    assert "hunter2" not in line and "feed_url=http://bob:***@127.0.0.1/feed" in line
 
 
 def test_exceptions_are_redacted_too(captured: tuple[logging.Logger, io.StringIO]) -> None:
@@ -116,7 +117,7 @@ def test_exceptions_are_redacted_too(captured: tuple[logging.Logger, io.StringIO
     except ConnectionError:
         logger.exception("broker down")
     assert "p4ss" not in stream.getvalue()
-    assert "redis://***@10.0.0.5" in _lines(stream)[0]["exception"]  # type: ignore[operator]
+    assert "redis://:***@10.0.0.5" in _lines(stream)[0]["exception"]  # type: ignore[operator]
 
 
 def test_redact_leaves_plain_urls_alone() -> None:
@@ -128,3 +129,23 @@ def test_bind_skips_none_and_reset_restores() -> None:
     assert current_log_context() == {"task_id": "a"}
     reset_log_context(token)
     assert current_log_context() == {}
+
+
+def test_log_lines_escape_controls_and_mask_registered_secrets(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = captured
+    register_secrets(["webhook-signing-secret-1"])
+    try:
+        logger.warning("title \x1b[2J\x07 \x9b [Live]", extra={"key": "webhook-signing-secret-1"})
+        record = logging.LogRecord("x", logging.WARNING, __file__, 1, "bad \x1b]0;t\x07", (), None)
+        record.secret = "webhook-signing-secret-1"
+        console_line = ConsoleFormatter().format(record)
+    finally:
+        forget_secrets()
+    raw = stream.getvalue()
+    assert not any(ch in raw + console_line for ch in "\x1b\x07\x9b")
+    assert "webhook-signing-secret-1" not in raw + console_line
+    line = _lines(stream)[0]
+    assert line["event"] == "title \x1b[2J\x07 \x9b [Live]" and line["key"] == "***"
+    assert "bad \\x1b]0;t\\x07" in console_line and "secret=***" in console_line

@@ -6,11 +6,12 @@ command runs or shows its help (see `lazy`), so `--help` and `--version` start f
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from newsworker import __version__
+from newsworker.worker.cli.boundary import error_boundary
 from newsworker.worker.cli.lazy import LazyCommand, LazyGroup
 
 _CLI = "newsworker.worker.cli"
@@ -71,6 +72,11 @@ class RootGroup(LazyGroup):
 
     lazy_commands = COMMANDS
 
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command inside the error boundary: failures end as one line (see boundary)."""
+        with error_boundary(debug=bool(ctx.params.get("debug"))):
+            return super().invoke(ctx)
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -94,6 +100,10 @@ def main_callback(
         typer.Option(
             "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
         ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show tracebacks (redacted) and log at debug level."),
     ] = False,
 ) -> None:
     """newsworker: feeds in, enriched stories out."""

@@ -4,39 +4,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-import typer
-from rich.console import Console
-
 from newsworker.config.settings import Settings, SettingsError, load_settings
+from newsworker.worker.cli.boundary import CliError, debug_wanted
 from newsworker.worker.logs import configure_logging
+from newsworker.worker.output import console, err, register_secrets
 
 if TYPE_CHECKING:
     from celery import Celery
 
+__all__ = ["Logs", "celery_app", "console", "err", "fail", "settings"]
+
 # How a command wants logging: untouched, quiet (warnings and up) or at the configured level.
 Logs = Literal["off", "quiet", "on"]
-
-console = Console()
-err = Console(stderr=True)
 
 
 def settings(*, logs: Logs = "off") -> Settings:
     """Load settings (or stop with one readable line naming the variable), then set up logging."""
     try:
-        cfg = load_settings()
+        cfg = load_settings(**({"log_level": "DEBUG"} if debug_wanted() else {}))
     except SettingsError as e:
-        # One plain line (no wrapping), so logs and scripts see the whole message.
-        typer.echo(f"newsworker: invalid configuration: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise CliError(f"invalid configuration: {e}", code=2) from e
+    register_secrets(cfg.secret_values())
     if logs != "off":
-        configure_logging(cfg, quiet=logs == "quiet")
+        configure_logging(cfg, quiet=logs == "quiet" and not debug_wanted())
     return cfg
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error line and return the Exit to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+def fail(message: str, code: int = 1) -> CliError:
+    """The error to raise for a failure a person can fix; the boundary prints it as one line."""
+    return CliError(f"error: {message}", code)
 
 
 def celery_app() -> Celery:

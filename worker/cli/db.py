@@ -8,7 +8,6 @@ import typer
 
 from newsworker.storage.migrate import current_revision, head_revision, upgrade
 from newsworker.worker.cli.context import console, settings
-from newsworker.worker.cli.store import sqlite_file
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True, add_completion=False)
 
@@ -17,7 +16,6 @@ app = typer.Typer(help="Database migrations.", no_args_is_help=True, add_complet
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations (to head by default)."""
     cfg = settings()
-    sqlite_file(cfg.database_url)
     upgrade(cfg.database_url, revision)
     console.print(f"database at {current_revision(cfg.database_url)}")
 

@@ -9,8 +9,10 @@ from typing import Annotated
 
 import typer
 
+from newsworker.worker.cli.boundary import about
 from newsworker.worker.cli.context import fail, settings
 from newsworker.worker.enrich_once import enrich_article_json
+from newsworker.worker.output import echo_json
 
 app = typer.Typer(add_completion=False)
 
@@ -21,13 +23,14 @@ def enrich(
 ) -> None:
     """Enrich one article (JSON: title, text or html, optional url) and print the story JSON."""
     cfg = settings(logs="quiet")
-    raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise fail(f"{source}: not JSON: {e}") from e
-    try:
-        story = enrich_article_json(data, settings=cfg)
-    except ValueError as e:
-        raise fail(f"{source}: {e}") from e
-    typer.echo(json.dumps(story, ensure_ascii=False, indent=2))
+    with about("stdin" if source == "-" else source):
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise fail(f"{source}: not JSON: {e}") from e
+        try:
+            story = enrich_article_json(data, settings=cfg)
+        except ValueError as e:
+            raise fail(f"{source}: {e}") from e
+    echo_json(story, ensure_ascii=False, indent=2)

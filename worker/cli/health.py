@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from newsworker.worker.cli.context import console, settings
 from newsworker.worker.feed_activity import busiest_feeds, failing_feeds
 from newsworker.worker.health import HealthReport, HealthTargets, run_health_checks
 from newsworker.worker.health_checks import HealthPolicy, health_engine
+from newsworker.worker.output import echo_json, styled
 
 app = typer.Typer(add_completion=False)
 
@@ -44,7 +44,7 @@ def checks_table(report: HealthReport, title: str = "health") -> Table:
     """The checks as a rich table for people."""
     table = Table("check", "ok", "detail", title=title)
     for check in report.checks:
-        mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
+        mark = styled("ok", "green") if check.ok else styled("FAIL", "red")
         table.add_row(check.name, mark, check.detail)
     return table
 
@@ -63,10 +63,10 @@ def health(
     cfg = settings()
     report = run_health_checks(health_targets(cfg), health_policy(cfg), liveness_only=liveness)
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), default=str))
+        echo_json(report.as_dict())
     else:
         console.print(checks_table(report))
-        console.print("[green]healthy[/green]" if report.ok else "[red]unhealthy[/red]")
+        console.print(styled("healthy", "green") if report.ok else styled("unhealthy", "red"))
     if not report.ok:
         raise typer.Exit(1)
 

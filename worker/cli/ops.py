@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -12,8 +11,10 @@ from sqlmodel import Session
 
 from newsworker.storage.db import get_engine
 from newsworker.storage.retention import prune as prune_store
+from newsworker.worker.cli.boundary import CliError
 from newsworker.worker.cli.context import console, err, settings
 from newsworker.worker.metrics_server import serve_forever
+from newsworker.worker.output import echo_json
 
 app = typer.Typer(add_completion=False)
 
@@ -26,7 +27,12 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text.lower())
     if not match or int(match.group(1)) <= 0:
         raise ValueError(f"{text!r} is not a positive duration like 30d, 12h or 90m")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        age = timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        datetime.now(UTC) - age
+    except OverflowError as e:
+        raise ValueError(f"{text!r} reaches back before the year 1") from e
+    return age
 
 
 @app.command()
@@ -57,12 +63,11 @@ def prune(
     try:
         age = parse_duration(older_than) if older_than else timedelta(days=cfg.retention_days)
     except ValueError as e:
-        err.print(f"error: --older-than {e}", highlight=False)
-        raise typer.Exit(2) from e
+        raise CliError(f"error: --older-than {e}", code=2) from e
     with Session(get_engine(cfg.database_url), expire_on_commit=False) as session:
         report = prune_store(session=session, older_than=age, batch_size=batch_size)
     if as_json:
-        typer.echo(json.dumps(report.as_dict()))
+        echo_json(report.as_dict())
         return
     console.print(
         f"pruned rows older than {report.cutoff:%Y-%m-%d %H:%M}Z: {report.articles} articles, "

@@ -10,13 +10,16 @@ from newsworker.worker.cli.context import Logs, fail, settings
 
 
 def sqlite_file(database_url: str) -> Path | None:
-    """The file of a file-backed SQLite database, its folder created; None for anything else."""
+    """The file of a file-backed SQLite database; None for anything else.
+
+    Its folder is never created: a typo must not start an empty store somewhere else
+    (the engine factory refuses a missing folder with a clear error).
+    """
     if not database_url.startswith("sqlite"):
         return None
-    path = database_url.split("///", 1)[-1]
+    path = database_url.split("///", 1)[-1].split("?", 1)[0]
     if not path or path == ":memory:":
         return None
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return Path(path)
 
 

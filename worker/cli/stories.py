@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import socket
@@ -20,6 +19,7 @@ from newsworker.storage.story_payloads import get_story, iter_stories_since
 from newsworker.tasks.relay import replay
 from newsworker.worker.cli.context import console, err, fail, settings
 from newsworker.worker.cli.runtime import runtime
+from newsworker.worker.output import echo_json
 from newsworker.worker.progress import progress
 
 app = typer.Typer(
@@ -34,7 +34,11 @@ def _parse_since(since: str | None) -> datetime | None:
         value = datetime.fromisoformat(since.replace("Z", "+00:00"))
     except ValueError as e:
         raise fail(f"--since {since!r} is not ISO 8601 (e.g. 2026-01-31T00:00:00Z)") from e
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as e:
+        raise fail(f"--since {since!r} is out of range in UTC") from e
 
 
 @app.command("export")
@@ -47,7 +51,7 @@ def stories_export(
     rt = runtime()
     with rt.session() as session:
         for story in iter_stories_since(session=session, since=_parse_since(since)):
-            typer.echo(json.dumps(story, ensure_ascii=False))
+            echo_json(story, ensure_ascii=False)
 
 
 @app.command("show")
@@ -58,7 +62,7 @@ def stories_show(story_id: str) -> None:
         story = get_story(session=session, story_id=story_id)
     if story is None:
         raise fail(f"no story {story_id!r}")
-    typer.echo(json.dumps(story, ensure_ascii=False, indent=2))
+    echo_json(story, ensure_ascii=False, indent=2)
 
 
 @app.command("replay")
@@ -113,7 +117,7 @@ def stories_dead_letters(
             return
         rows = dead_letters(session=session, limit=1000, sink=sink)
     if as_json:
-        typer.echo(json.dumps([dataclasses.asdict(r) for r in rows], default=str, indent=2))
+        echo_json([dataclasses.asdict(r) for r in rows], indent=2)
         return
     table = Table("delivery", "sink", "story", "revision", "attempts", "last error")
     for row in rows:

@@ -59,8 +59,6 @@ class RawEntry:
     language: str | None = None
     base_url: str | None = None
     author: str | None = None
-    # Sources the feed carries for the entry (e.g. a numbered reference list), in order.
-    sources: tuple[Citation, ...] = ()
     # Every author's name in document order; author is the first of them.
     authors: tuple[str, ...] = ()
 

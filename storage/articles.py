@@ -65,6 +65,20 @@ def articles_by_canonical_url(
     return found
 
 
+def stories_with_articles_of_feed(
+    *, session: Session, feed_id: int, story_ids: Collection[str]
+) -> set[str]:
+    """Which of these stories already hold an article of this feed."""
+    if not story_ids:
+        return set()
+    query = (
+        select(ArticleRecord.story_id)
+        .where(ArticleRecord.feed_id == feed_id, col(ArticleRecord.story_id).in_(list(story_ids)))
+        .distinct()
+    )
+    return set(session.exec(query).all())
+
+
 def _signature_rows() -> Any:
     """SELECT of (id, story_id, signature, discovered_at), the near-duplicate index's rows."""
     return select(

@@ -112,14 +112,48 @@ def claim_due_feeds(
 
 
 def record_feed_error(
-    *, session: Session, feed_id: int, kind: str, message: str, at: datetime | None = None
+    *,
+    session: Session,
+    feed_id: int,
+    kind: str,
+    message: str,
+    at: datetime | None = None,
+    reason: str | None = None,
 ) -> None:
-    """Keep a feed error for ops to inspect (feeds list, status)."""
+    """Keep a feed error for ops to inspect (feeds list, status); reason: a rejected entry's."""
     session.add(
         FeedErrorRecord(
-            feed_id=feed_id, kind=kind, message=message[:2000], occurred_at=at or utcnow()
+            feed_id=feed_id,
+            kind=kind,
+            message=message[:2000],
+            occurred_at=at or utcnow(),
+            reason=reason,
         )
     )
+
+
+# The kind of a rejected entry's feed error, and the reason of those recorded before reasons.
+ENTRY_REJECTED = "entry_rejected"
+UNRECORDED_REASON = "unrecorded"
+
+
+def rejected_entry_counts(
+    *, session: Session, feed_id: int | None = None
+) -> dict[int, dict[str, int]]:
+    """Rejected entries still on record, by feed id then reason code (one feed, or all)."""
+    query = (
+        select(FeedErrorRecord.feed_id, FeedErrorRecord.reason, func.count())
+        .where(FeedErrorRecord.kind == ENTRY_REJECTED)
+        .group_by(col(FeedErrorRecord.feed_id), col(FeedErrorRecord.reason))
+    )
+    if feed_id is not None:
+        query = query.where(FeedErrorRecord.feed_id == feed_id)
+    counts: dict[int, dict[str, int]] = {}
+    for row_feed_id, reason, count in session.exec(query).all():
+        by_reason = counts.setdefault(row_feed_id, {})
+        key = reason or UNRECORDED_REASON
+        by_reason[key] = by_reason.get(key, 0) + int(count)
+    return counts
 
 
 def recent_feed_errors(

@@ -107,6 +107,8 @@ class FeedErrorRecord(SQLModel, table=True):
     )
     kind: str
     message: str = Field(sa_column=Column(Text, nullable=False))
+    # Why an entry was rejected (entry_rejected rows): a short code, counted by `feeds errors`.
+    reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class ArticleRecord(SQLModel, table=True):
@@ -129,6 +131,8 @@ class ArticleRecord(SQLModel, table=True):
     content_html: str = Field(default="", sa_column=Column(Text, nullable=False))
     language: str | None = None
     author: str | None = None
+    # Every author's name in order; None on rows stored before authors were kept (author only).
+    authors: list[str] | None = Field(default=None, sa_column=Column(JSON))
     published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     updated_at: datetime | None = _utc()
     discovered_at: datetime = Field(

@@ -15,6 +15,9 @@ FETCH_SECONDS = Histogram(
 ENTRIES = Counter(
     "newsworker_entries_total", "Entries by outcome", ["outcome"]
 )  # new, updated, duplicate, unchanged, rejected
+ENTRIES_REJECTED = Counter(
+    "newsworker_entries_rejected_total", "Rejected entries by reason", ["reason"]
+)  # reason codes: tasks/pipeline/rejections.py
 PARSE_ERRORS = Counter("newsworker_parse_errors_total", "Feeds whose body could not be parsed")
 FEED_ERRORS = Counter("newsworker_feed_errors_total", "Recorded feed errors by kind", ["kind"])
 ENTITIES_ATTACHED = Counter("newsworker_entities_attached_total", "Entities attached to stories")

@@ -17,6 +17,7 @@ from rich.table import Table
 from newsworker.stages.enrich import EntityMatcher
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.models import utcnow
+from newsworker.storage.run_lock import hold_store
 from newsworker.storage.wal import background_checkpoints
 from newsworker.tasks.leases import DISPATCH_LEASE as LEASE
 from newsworker.tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
@@ -40,6 +41,8 @@ class RunSummary:
     duplicates: int = 0
     not_modified: int = 0
     errors: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
     entities: int = 0
     refreshed: int = 0
     published: int = 0
@@ -56,6 +59,9 @@ class RunSummary:
         self.entities += outcome.entities
         self.not_modified += outcome.status == "not_modified"
         self.errors += outcome.status == "error"
+        self.rejected += outcome.rejected
+        for reason, count in outcome.rejected_reasons.items():
+            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + count
         self.outcomes.append(outcome)
 
     def table(self) -> Table:
@@ -71,6 +77,7 @@ class RunSummary:
             ("entities attached", self.entities),
             ("stories refreshed (profiles changed)", self.refreshed),
             ("feed errors", self.errors),
+            ("entries rejected", self._rejected_text()),
             ("events published", self.published),
             ("time taken", f"{self.seconds:.2f} s"),
         )
@@ -78,9 +85,20 @@ class RunSummary:
             table.add_row(label, str(value))
         return table
 
+    def _rejected_text(self) -> str:
+        """The rejected count with its reasons, e.g. "655 (empty 650, unusable 5)"."""
+        if not self.rejected_by_reason:
+            return str(self.rejected)
+        reasons = sorted(self.rejected_by_reason.items(), key=lambda item: (-item[1], item[0]))
+        return f"{self.rejected} ({', '.join(f'{r} {n}' for r, n in reasons)})"
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly totals."""
-        return {k: v for k, v in self.__dict__.items() if k != "outcomes"}
+        return {
+            k: dict(v) if isinstance(v, dict) else v
+            for k, v in self.__dict__.items()
+            if k != "outcomes"
+        }
 
 
 def run_once(
@@ -95,7 +113,15 @@ def run_once(
     With more than one feed (and NEWSWORKER_PREPARE_PROCESSES not 0), feeds are parsed and
     normalized in `pool`'s processes (or in a pool started for this round) while this process
     stores earlier ones, and a publisher process relays stories as their feeds commit.
+    Raises StoreBusy when another `newsworker run` holds the store.
     """
+    with hold_store(runtime.settings.database_url):
+        return _round(runtime, all_feeds=all_feeds, console=console, pool=pool)
+
+
+def _round(
+    runtime: Runtime, *, all_feeds: bool, console: Console | None, pool: PreparePool | None
+) -> RunSummary:
     started = time.perf_counter()
     summary = RunSummary()
     with runtime.session() as session:
@@ -131,12 +157,16 @@ def run_once(
 
 
 def run_loop(runtime: Runtime, *, console: Console, max_sleep_seconds: float = 30.0) -> None:
-    """Poll feeds as they come due, publish, sleep until the next; stops on SIGINT or SIGTERM."""
+    """Poll feeds as they come due, publish, sleep until the next; stops on SIGINT or SIGTERM.
+
+    Raises StoreBusy when another `newsworker run` holds the store.
+    """
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    console.print("newsworker run: polling feeds on their schedules (Ctrl-C stops)")
-    with ExitStack() as stack:
+    # The lock outside the stack: the stack is closed whenever the prepare pool is replaced.
+    with hold_store(runtime.settings.database_url), ExitStack() as stack:
+        console.print("newsworker run: polling feeds on their schedules (Ctrl-C stops)")
         pool: PreparePool | None = None
         pool_matcher: EntityMatcher | None = None
         while not stop.is_set():
@@ -147,7 +177,7 @@ def run_loop(runtime: Runtime, *, console: Console, max_sleep_seconds: float = 3
                 stack.close()
                 pool = stack.enter_context(open_prepare_pool(runtime, matcher))
                 pool_matcher = matcher
-            summary = run_once(runtime, pool=pool)
+            summary = _round(runtime, all_feeds=False, console=None, pool=pool)
             if summary.feeds:
                 log.info("round done", extra=summary.as_dict())
             stop.wait(_wait_for_next(runtime, max_sleep_seconds))

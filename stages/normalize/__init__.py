@@ -55,7 +55,7 @@ _RAW_ENTRY_FIELDS = tuple(f.name for f in fields(RawEntry))
 
 @dataclass(frozen=True, slots=True)
 class NormalizePolicy:
-    """What normalize_entry strips, caps and tolerates; the lead maps settings onto it."""
+    """What normalize_entry strips, caps and tolerates; tasks/runtime.py maps settings onto it."""
 
     tracking_params: tuple[str, ...] = field(default=DEFAULT_TRACKING_PARAMS)
     future_date_tolerance: timedelta = timedelta(days=1)
@@ -147,7 +147,7 @@ def normalize_entry(
         entry.content_html or entry.summary_html or "", policy
     )
     sanitized = sanitize_html(body_html, base)
-    sources = entry.sources or extract_sources(sanitized)
+    sources = extract_sources(sanitized)
     content_html = link_citation_markers(sanitized, sources, LINK_REL)
     text, text_truncated = cap_text(html_to_text(content_html), policy.max_text_chars)
     text_truncated = text_truncated or html_truncated

@@ -14,7 +14,10 @@ from newsworker.stages.records import Article, AttachedEntity, Citation, FeedRef
 
 SCHEMA_VERSION = "1.0"
 PRODUCER = f"newsworker/{__version__}"
-EVENTS = ("created", "updated", "retracted")
+# No `retracted`: nothing the pipeline reads says a story was withdrawn (an entry gone from its
+# feed was usually just dropped), so none is sent and the schema does not list one (see
+# docs/consumers.md, "Events").
+EVENTS = ("created", "updated")
 
 # Fixed forever: changing it would give every story a new id.
 _STORY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/newsworker/newsworker/story")

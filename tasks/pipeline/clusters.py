@@ -1,4 +1,9 @@
-"""Which story a batch's new article joins: one with its canonical URL, or with similar text."""
+"""Which story a batch's new article joins: one with its canonical URL, or with similar text.
+
+Similar text joins syndicated copies across feeds. Within one feed it does not: a feed's entries
+with different links are different posts (yearly announcements, listings from one template)
+however alike their text, and an entry the feed itself updates keeps its GUID or its link.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +30,15 @@ class BatchClusters:
         self,
         ctx: PipelineContext,
         session: Session,
+        feed_id: int,
         discovered_at: datetime,
         signatures: Mapping[str, str] | None = None,
     ) -> None:
         self.ctx, self.session, self.discovered_at = ctx, session, discovered_at
+        self.feed_id = feed_id
+        # Stories known to hold (or not to hold) an article of this feed.
+        self._own_stories: set[str] = set()
+        self._checked_stories: set[str] = set()
         self._batch_urls: dict[str, str] = {}
         # Rows of this uncommitted batch: the shared index only takes committed rows.
         self._batch_stories: dict[str, str] = {}
@@ -71,7 +81,9 @@ class BatchClusters:
             if self.ctx.dedupe_across_feeds and len(article.text) >= MIN_SIMILAR_CHARS:
                 found = self._recent_signatures().find(signature)
                 self._recent_matches[article.entry_key] = found
-        return {s for s in self._recent_matches.values() if s}
+        similar = {s for s in self._recent_matches.values() if s}
+        self._check_own(similar)
+        return similar
 
     def signature(self, article: Article) -> str:
         """The article's text signature: the one signed before, else signed now."""
@@ -96,15 +108,31 @@ class BatchClusters:
         if similar is None:
             keys = self._batch_signatures.query(signature)
             similar = self._batch_stories[keys[0]] if keys else None
+        if similar is not None and article.canonical_url and self._holds_own_article(similar):
+            return None  # another post of this feed, at another link: not a copy of it
         return similar
 
     def remember(self, article: Article, story_id: str, signature: str) -> None:
         """Let later articles of the batch join the story this one was placed in."""
+        self._own_stories.add(story_id)
         if article.canonical_url:
             self._batch_urls.setdefault(article.canonical_url, story_id)
         if signature:
             self._batch_signatures.add(article.entry_key, signature)
             self._batch_stories[article.entry_key] = story_id
+
+    def _holds_own_article(self, story_id: str) -> bool:
+        self._check_own({story_id})
+        return story_id in self._own_stories
+
+    def _check_own(self, story_ids: set[str]) -> None:
+        """Learn which of these stories hold an article of this feed, in one query."""
+        unknown = story_ids - self._checked_stories - self._own_stories
+        if unknown:
+            self._own_stories |= article_store.stories_with_articles_of_feed(
+                session=self.session, feed_id=self.feed_id, story_ids=unknown
+            )
+            self._checked_stories |= unknown
 
     def _recent_signatures(self) -> RecentSignatures:
         if not self._recent_refreshed:

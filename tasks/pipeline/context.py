@@ -89,9 +89,10 @@ class PollOutcome:
     duplicate: int = 0
     unchanged: int = 0
     rejected: int = 0
+    rejected_reasons: dict[str, int] = field(default_factory=dict)  # reason code -> entries
     entities: int = 0
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly view for task results and logs."""
-        return dict(self.__dict__)
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}

@@ -22,6 +22,7 @@ from newsworker.storage import feeds as feed_store
 from newsworker.storage.models import Feed, FeedStatus
 from newsworker.tasks import metrics
 from newsworker.tasks.pipeline.context import PipelineContext, PollOutcome
+from newsworker.tasks.pipeline.rejections import record_rejected_entries
 
 log = logging.getLogger("newsworker.pipeline")
 
@@ -141,9 +142,4 @@ def record_prepare_problems(
                 f"took the first {ctx.max_entries_per_poll}"
             ),
         )
-    for message in prepared.rejected:
-        outcome.rejected += 1
-        metrics.ENTRIES.labels(outcome="rejected").inc()
-        feed_store.record_feed_error(
-            session=session, feed_id=feed.id, kind="entry_rejected", message=message
-        )
+    record_rejected_entries(session, feed.id, prepared.rejected, outcome)

@@ -24,6 +24,7 @@ def article_of(row: ArticleRecord) -> Article:
         discovered_at=row.discovered_at,
         content_hash=row.content_hash,
         author=row.author,
+        authors=tuple(row.authors) if row.authors is not None else _first_author(row.author),
         flags=tuple(row.flags),
         sources=tuple(
             Citation(number=int(s["number"]), title=str(s["title"]), url=str(s["url"]))
@@ -31,6 +32,11 @@ def article_of(row: ArticleRecord) -> Article:
         ),
         guid=row.guid,
     )
+
+
+def _first_author(author: str | None) -> tuple[str, ...]:
+    # Rows stored before the authors column kept the main author alone.
+    return (author,) if author else ()
 
 
 def article_values(article: Article) -> dict[str, Any]:
@@ -46,6 +52,7 @@ def article_values(article: Article) -> dict[str, Any]:
         "content_html": article.content_html,
         "language": article.language,
         "author": article.author,
+        "authors": list(article.authors),
         "published_at": article.published_at,
         "updated_at": article.updated_at,
         "discovered_at": article.discovered_at,

@@ -70,7 +70,7 @@ class StoryWriter:
         # Article rows this batch inserted, for RecentSignatures.add_committed after the commit.
         self.inserted: list[SignedRow] = []
         self._entities_counted = self._without_entities = 0
-        self._clusters = BatchClusters(ctx, session, discovered_at, signatures)
+        self._clusters = BatchClusters(ctx, session, feed.id, discovered_at, signatures)
         self._absent_stories: set[str] = set()
         # Held here: the session's identity map keeps only weak references to loaded stories.
         self._stored_stories: dict[str, Story] = {}

@@ -15,7 +15,7 @@ import pytest
 import newsworker.stages.prepare
 from newsworker.config.settings import load_settings
 from newsworker.stages.normalize import NormalizePolicy, entry_fingerprints
-from newsworker.stages.records import Citation, RawEntry
+from newsworker.stages.records import RawEntry
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.db import session_for
 from newsworker.storage.migrate import upgrade
@@ -32,7 +32,6 @@ ENTRY = RawEntry(
     content_html="<p>Body ünïcode</p>",
     published_raw="Mon, 27 Oct 2025 10:00:00 GMT",
     published_at=datetime(2025, 10, 27, 10, tzinfo=UTC),
-    sources=(Citation(number=1, title="Src", url="https://src.example/"),),
 )
 FEED = {"feed_url": "https://feeds.example/rss", "feed_language": "en", "guid_unstable": False}
 
@@ -55,7 +54,6 @@ def test_any_input_of_normalize_changes_the_fingerprint() -> None:
         {"updated_at": datetime(2025, 10, 28, tzinfo=UTC)},
         {"language": "de"},
         {"author": "A. Writer"},
-        {"sources": ()},
     ):
         assert _fingerprint(replace(ENTRY, **change)) != base, change
     assert _fingerprint(feed_url="https://other.example/rss") != base  # relative links resolve

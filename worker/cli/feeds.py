@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -20,8 +19,10 @@ from newsworker.storage import feeds as feed_store
 from newsworker.storage.db import session_for
 from newsworker.storage.models import Feed, FeedStatus
 from newsworker.tasks.runtime import fetch_policy
+from newsworker.worker.cli.boundary import about
 from newsworker.worker.cli.context import console, err, fail
 from newsworker.worker.cli.store import store_settings
+from newsworker.worker.output import echo, echo_json, error_line
 from newsworker.worker.progress import progress
 
 app = typer.Typer(help="Register and manage feeds.", no_args_is_help=True, add_completion=False)
@@ -50,12 +51,21 @@ def feed_row(feed: Feed) -> dict[str, Any]:
     }
 
 
-def _check_url(settings: Settings, url: str) -> None:
-    scheme = urlsplit(url).scheme.lower()
+def check_url(settings: Settings, url: str) -> None:
+    """Refuse a feed URL that is malformed or in a scheme we do not fetch (ValueError)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - parsing the port is what finds a bad one
+    except ValueError as e:
+        raise ValueError(f"{url}: not a valid URL ({e})") from e
+    scheme = parts.scheme.lower()
     if scheme == "file" and not settings.allow_file_urls:
         raise ValueError(f"{url}: file:// feeds need NEWSWORKER_ALLOW_FILE_URLS=true")
     if scheme not in ("http", "https", "file"):
         raise ValueError(f"{url}: only http://, https:// and file:// feed URLs are accepted")
+    if scheme != "file" and not host:
+        raise ValueError(f"{url}: not a valid URL (no host)")
 
 
 def validate_feed(settings: Settings, url: str) -> tuple[str, str | None, str | None]:
@@ -90,7 +100,7 @@ def feeds_add(
     cfg = store_settings(logs="quiet")
     title, note = None, None
     try:
-        _check_url(cfg, url)
+        check_url(cfg, url)
         if not no_check:
             url, title, note = validate_feed(cfg, url)
     except ValueError as e:
@@ -115,7 +125,7 @@ def feeds_list(
     with session_for(cfg.database_url) as session:
         rows = [feed_row(f) for f in feed_store.list_feeds(session=session)]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows, indent=2)
         return
     table = Table(
         "id", "url", "status", "errors", "last success", "last error", "next poll", "interval"
@@ -192,36 +202,49 @@ def feeds_errors(
             }
             for r in feed_store.recent_feed_errors(session=session, feed_id=feed.id, limit=limit)
         ]
+        rejected = feed_store.rejected_entry_counts(session=session, feed_id=feed.id)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows, indent=2)
         return
     table = Table("when", "kind", "message", title=f"errors of feed {url_or_id}")
     for row in rows:
         table.add_row(row["occurred_at"], row["kind"], row["message"][:200])
     console.print(table)
+    for reason, count in sorted(rejected.get(feed.id, {}).items()):
+        console.print(f"rejected entries on record, {reason}: {count}", highlight=False)
 
 
 @app.command("import-opml")
 def feeds_import_opml(file: Path) -> None:
     """Register every feed of an OPML file without fetching (validated on first poll)."""
     cfg = store_settings()
-    outlines = parse_opml(file.read_bytes())
-    created = existing = 0
+    with about(str(file)):
+        outlines = parse_opml(file.read_bytes())
+    created = existing = skipped = 0
     with (
         session_for(cfg.database_url) as session,
         progress(err, "importing OPML", total=len(outlines), unit="feeds") as report,
     ):
         for index, outline in enumerate(outlines):
+            report.advance()
+            try:
+                check_url(cfg, outline.url)
+            except ValueError as e:
+                error_line(f"{file}: skipped an outline: {e}")
+                skipped += 1
+                continue
             _, was_created = feed_store.add_feed(
                 session=session, url=outline.url, title=outline.title
             )
             created += was_created
             existing += not was_created
-            report.advance()
             if index % 1000 == 999:
                 session.commit()
         session.commit()
-    console.print(f"imported {created} new feeds, {existing} already registered")
+    console.print(
+        f"imported {created} new feeds, {existing} already registered"
+        + (f", {skipped} skipped" if skipped else "")
+    )
 
 
 @app.command("export-opml")
@@ -231,4 +254,4 @@ def feeds_export_opml() -> None:
     with session_for(cfg.database_url) as session:
         feeds = feed_store.list_feeds(session=session)
         document = write_opml((f.url, f.title or f.url) for f in feeds)
-    typer.echo(document)
+    echo(document)

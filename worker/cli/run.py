@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from newsworker.worker.cli.context import err
+from newsworker.storage.run_lock import StoreBusy
+from newsworker.worker.cli.context import err, fail
 from newsworker.worker.cli.runtime import runtime
 from newsworker.worker.running import run_loop, run_once
 
@@ -22,8 +23,11 @@ def run(
 ) -> None:
     """Poll, process and publish in this process (eager); in a loop on the feeds' schedules."""
     rt = runtime(logs="on")
-    if once:
-        summary = run_once(rt, all_feeds=all_feeds, console=err)
-        err.print(summary.table())
-        return
-    run_loop(rt, console=err)
+    try:
+        if once:
+            summary = run_once(rt, all_feeds=all_feeds, console=err)
+            err.print(summary.table())
+            return
+        run_loop(rt, console=err)
+    except StoreBusy as e:
+        raise fail(str(e)) from e

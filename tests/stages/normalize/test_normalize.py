@@ -186,9 +186,13 @@ def test_citation_markers_without_sources_are_removed() -> None:
 
 
 def test_citation_markers_with_sources_are_kept_and_linked() -> None:
+    body = (
+        "<p>Rates rose.[1][2]</p><h2>Sources</h2><ol>"
+        '<li><a href="https://cb.example/r">Central bank release</a></li></ol>'
+    )
     sources = (Citation(1, "Central bank release", "https://cb.example/r"),)
-    article = normalize(raw(content_html="<p>Rates rose.[1][2]</p>", sources=sources))
-    assert article.text == "Rates rose.[1]"  # type: ignore[attr-defined]
+    article = normalize(raw(content_html=body))
+    assert article.text.startswith("Rates rose.[1]\n")  # type: ignore[attr-defined]
     assert '<a href="https://cb.example/r"' in article.content_html  # type: ignore[attr-defined]
     assert "[2]" not in article.content_html  # type: ignore[attr-defined]
     assert article.sources == sources  # type: ignore[attr-defined]

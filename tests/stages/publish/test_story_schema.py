@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,8 +11,10 @@ import pytest
 
 from newsworker import __version__
 from newsworker.stages.publish import PRODUCER, SCHEMA_VERSION, story_id_for
-from newsworker.stages.publish.story import _STORY_NAMESPACE, utc_iso
-from tests.support.schema import assert_valid_story, example_story, story_errors
+from newsworker.stages.publish.story import _STORY_NAMESPACE, EVENTS, utc_iso
+from newsworker.stages.records import RawEntry
+from tests.support.paths import DOCS
+from tests.support.schema import SCHEMA_PATH, assert_valid_story, example_story, story_errors
 
 
 def test_built_story_is_valid_and_carries_the_event_fields() -> None:
@@ -95,3 +98,20 @@ def test_bad_event_and_revision_are_refused() -> None:
         example_story(event="deleted")
     with pytest.raises(ValueError, match="revision"):
         example_story(revision=0)
+
+
+def test_every_event_the_schema_lists_is_one_the_producer_sends() -> None:
+    # `retracted` had no honest signal behind it and was never sent: it is out of the schema.
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert schema["properties"]["event"]["enum"] == list(EVENTS) == ["created", "updated"]
+    with pytest.raises(ValueError, match="event"):
+        example_story(event="retracted")
+    consumers = (DOCS / "consumers.md").read_text(encoding="utf-8")
+    assert "`created` / `updated` / `retracted`" not in consumers
+    assert "There is no `retracted` event" in consumers
+
+
+def test_article_sources_come_from_the_article_alone() -> None:
+    # The parser never filled RawEntry.sources, and a feed's <source> names where an item was
+    # copied from, not what it cites: the field is gone, sources are the article's own list.
+    assert "sources" not in {f.name for f in dataclasses.fields(RawEntry)}

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from newsworker.storage import feeds as feed_store
+from newsworker.storage.coordination import lock_lease_within
 from newsworker.storage.models import utcnow
 from newsworker.tasks.leases import DISPATCH_LEASE
 from newsworker.tasks.pipeline import poll_feed as run_poll
@@ -95,6 +96,8 @@ def dispatch_due_feeds(all_feeds: bool = False) -> int:
     # Infrastructure retries fail fast and cost little: keep them frequent (at most 30 s
     # apart), so polls finish within half a minute of the database or Redis coming back.
     # 25 retries cover an outage of about 10 minutes; the dispatch lease covers anything longer.
+    # Every countdown stays below the visibility timeout, so an ETA message is not redelivered
+    # while a live worker holds it even if that worker's renewals stall (kombu #337).
     retry_backoff=2,
     retry_backoff_max=30,
     retry_jitter=True,
@@ -108,6 +111,13 @@ def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
     except SoftTimeLimitExceeded:
         log.error("poll hit its soft time limit", extra={"feed_id": feed_id})
         raise
+    if outcome.status == "locked" and _first_redelivery(self):
+        # A crashed poll's copy can arrive before the dead poll's lock lapses (a pool child
+        # killed mid-poll is requeued at once): look once more after one lock lease. A copy of
+        # a poll still running then finds the feed locked again, or polled, and stops.
+        lease = lock_lease_within(runtime.settings.visibility_timeout_seconds)
+        log.info("redelivered poll found its feed locked", extra={"feed_id": feed_id})
+        raise self.retry(countdown=lease + 1.0, max_retries=self.max_retries)
     log.info(
         "feed polled", extra={"feed_id": feed_id, "task_id": self.request.id, **outcome.as_dict()}
     )
@@ -116,12 +126,19 @@ def poll_feed(self: Any, feed_id: int) -> dict[str, Any]:
     return outcome.as_dict()
 
 
+def _first_redelivery(task: Any) -> bool:
+    """True for a message the broker put back (a lost worker's), not for one of our retries."""
+    request = task.request
+    return bool((request.delivery_info or {}).get("redelivered")) and not request.retries
+
+
 @shared_task(
     name="newsworker.publish_pending",
     ignore_result=True,
     autoretry_for=RETRYABLE,
     retry_backoff=2,
-    retry_backoff_max=60,
+    # Below the visibility timeout, like every countdown: see poll_feed.
+    retry_backoff_max=30,
     max_retries=None,
 )
 def publish_pending() -> dict[str, Any]:
@@ -138,6 +155,7 @@ def publish_pending() -> dict[str, Any]:
     ignore_result=True,
     autoretry_for=RETRYABLE,
     retry_backoff=5,
+    retry_backoff_max=60,
     max_retries=12,
 )
 def refresh_profile_stories() -> int:

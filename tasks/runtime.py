@@ -19,11 +19,12 @@ from sqlmodel import Session
 
 from newsworker.config.settings import Settings, get_settings
 from newsworker.stages.enrich import EnrichPolicy, EntityMatcher, load_or_build_matcher
+from newsworker.stages.enrich.profiles import ProfilePolicy
 from newsworker.stages.fetch import Fetcher, FetchPolicy, host_budget_hook
 from newsworker.stages.normalize import NormalizePolicy
 from newsworker.stages.publish.sinks import JsonlFileSink, RedisStreamSink, Sink, WebhookSink
 from newsworker.stages.schedule import SchedulePolicy
-from newsworker.storage.coordination import CoordinationPolicy, Coordinator
+from newsworker.storage.coordination import CoordinationPolicy, Coordinator, lock_lease_within
 from newsworker.storage.db import get_engine
 from newsworker.storage.profile_version import profiles_version
 from newsworker.storage.profiles import load_matchable_profiles
@@ -152,6 +153,16 @@ def normalize_policy(settings: Settings) -> NormalizePolicy:
     )
 
 
+def enrich_policy(settings: Settings) -> EnrichPolicy:
+    """Map settings onto the entity matcher's policy."""
+    return EnrichPolicy(min_confidence=settings.entity_min_confidence)
+
+
+def profile_policy(settings: Settings) -> ProfilePolicy:
+    """Map settings onto the profile import policy."""
+    return ProfilePolicy(summary_max_chars=settings.profile_summary_max_chars)
+
+
 @dataclass
 class Runtime:
     """Everything one process holds: settings, engine, context, sinks."""
@@ -168,7 +179,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Assemble a Runtime from settings."""
-    enrich = EnrichPolicy(min_confidence=settings.entity_min_confidence)
+    enrich = enrich_policy(settings)
     matchers = MatcherCache(policy=enrich, cache_dir=settings.matcher_cache_dir)
     sinks = build_sinks(settings)
 
@@ -180,6 +191,7 @@ def build_runtime(settings: Settings) -> Runtime:
         host_overrides=settings.host_requests_per_second_overrides,
         outage_min_polls=settings.outage_min_polls,
         outage_failure_ratio=settings.outage_failure_ratio,
+        lock_lease_seconds=lock_lease_within(settings.visibility_timeout_seconds),
     )
     coordinator = Coordinator(
         settings.redis_url or settings.broker_url,

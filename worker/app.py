@@ -10,15 +10,19 @@ from kombu.entity import Exchange, Queue
 from newsworker.config.settings import Settings, get_settings
 from newsworker.worker.metrics_env import prepare_multiprocess_env
 from newsworker.worker.queues import DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE, QUEUES
+from newsworker.worker.reservations import RESTORE_SWEEP_SECONDS, RenewReservations
+
+# Below this the renewals (every sixth of the timeout) would be a broker round trip a second.
+MIN_VISIBILITY_TIMEOUT_SECONDS = 10
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings, each with the reason it is set."""
-    if settings.task_time_limit_seconds >= settings.visibility_timeout_seconds:
+    if settings.visibility_timeout_seconds < MIN_VISIBILITY_TIMEOUT_SECONDS:
         raise ValueError(
-            "NEWSWORKER_TASK_TIME_LIMIT_SECONDS must stay below "
-            "NEWSWORKER_VISIBILITY_TIMEOUT_SECONDS, "
-            "or a late-acked task still running would be redelivered and run twice"
+            f"NEWSWORKER_VISIBILITY_TIMEOUT_SECONDS must be at least "
+            f"{MIN_VISIBILITY_TIMEOUT_SECONDS}: each worker renews its unacked messages every "
+            "sixth of it, so only a dead worker's messages come back"
         )
     eager = settings.eager
     return {
@@ -39,11 +43,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # One task at a time per process: polls are long and uneven, prefetching starves others.
         "worker_prefetch_multiplier": 1,
-        # Limits well below the visibility timeout, so Redis never redelivers a task still running.
         "task_soft_time_limit": settings.task_soft_time_limit_seconds,
         "task_time_limit": settings.task_time_limit_seconds,
         "broker_transport_options": {
+            # Short, so a dead worker's reserved and running tasks come back within about a
+            # minute and a half. A live worker renews its own unacked messages (reservations.py),
+            # so a poll running longer, or an ETA task held longer, is not redelivered.
             "visibility_timeout": settings.visibility_timeout_seconds,
+            # Every worker sweeps for expired reservations this often (kombu's default throttle
+            # of 10 would make it one sweep per 100 s, longer than the timeout itself).
+            "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
+            "unacked_restore_throttle": 1,
+            # A worker killed inside a sweep holds the sweep's mutex until it expires: keep short.
+            "unacked_mutex_expire": 30,
             # Retry the broker forever with a cap, instead of failing tasks on a blip.
             "max_retries": None,
             "socket_keepalive": True,
@@ -103,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     """Build the Celery app for these settings."""
     app = Celery("newsworker", include=["newsworker.tasks.celery_tasks"])
     app.conf.update(celery_config(settings or get_settings()))
+    app.steps["consumer"].add(RenewReservations)
     return app
 
 

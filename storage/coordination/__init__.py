@@ -6,9 +6,10 @@ within one process. Every Redis key name is built in keys.py, every Lua script i
 """
 
 from newsworker.storage.coordination.coordinator import Coordinator
+from newsworker.storage.coordination.keeper import LockKeeper
 from newsworker.storage.coordination.keys import KEY_PREFIX, CoordinationKeys
 from newsworker.storage.coordination.memory import LocalCoordinationState, MemoryStore
-from newsworker.storage.coordination.policy import CoordinationPolicy
+from newsworker.storage.coordination.policy import CoordinationPolicy, lock_lease_within
 from newsworker.storage.coordination.protocol import CoordinationStore, PollSlot
 from newsworker.storage.coordination.redis import RedisStore
 
@@ -19,7 +20,9 @@ __all__ = [
     "CoordinationStore",
     "Coordinator",
     "LocalCoordinationState",
+    "LockKeeper",
     "MemoryStore",
     "PollSlot",
     "RedisStore",
+    "lock_lease_within",
 ]

@@ -17,6 +17,7 @@ import redis
 
 from newsworker.stages.errors import BlockedURL
 from newsworker.stages.schedule import is_probable_outage
+from newsworker.storage.coordination.keeper import LockKeeper
 from newsworker.storage.coordination.keys import KEY_PREFIX, CoordinationKeys
 from newsworker.storage.coordination.memory import (
     PROCESS_STATE,
@@ -64,9 +65,11 @@ class Coordinator:
             self._store = RedisStore(self._redis, CoordinationKeys(key_prefix))
         else:
             self._store = MemoryStore(local_state or PROCESS_STATE)
+        self.keeper = LockKeeper(self._store.renew_lock, self.policy.lock_lease_seconds)
 
     def close(self) -> None:
-        """Close the Redis connection pool, if any."""
+        """Stop renewing locks and close the Redis connection pool, if any."""
+        self.keeper.stop()
         self._store.close()
 
     # --- one poll: lock and host slot, then release and outcome ---
@@ -74,21 +77,30 @@ class Coordinator:
     def begin_poll(
         self, feed_id: int, *, lock_seconds: float, host: str, max_wait_seconds: float
     ) -> PollSlot:
-        """Take the feed's lock and, if that worked, a slot of host's budget (one round trip)."""
+        """Take the feed's lock and, if that worked, a slot of host's budget (one round trip).
+
+        The lock lasts one lease and is renewed while this process lives, for at most
+        lock_seconds: a second copy of a running poll finds it taken (a cheap no-op), and a
+        crashed poll's feed is free again one lease after the crash.
+        """
         interval_ms = max_wait_ms = 0.0
         if host:
             host, interval_ms, max_wait_ms = self._host_budget(host, max_wait_seconds)
-        return self._store.begin_poll(
+        slot = self._store.begin_poll(
             feed_id,
             uuid.uuid4().hex,
-            lock_seconds=lock_seconds,
+            lock_seconds=min(lock_seconds, self.policy.lock_lease_seconds),
             host=host,
             interval_ms=interval_ms,
             max_wait_ms=max_wait_ms,
         )
+        if slot.token is not None and lock_seconds > self.policy.lock_lease_seconds:
+            self.keeper.hold(feed_id, slot.token, cap_seconds=lock_seconds)
+        return slot
 
     def end_poll(self, feed_id: int, token: str, *, outcome: bool | None) -> None:
         """Release the feed's lock and record the poll outcome, if any (one round trip)."""
+        self.keeper.drop(feed_id, token)
         self._store.end_poll(
             feed_id, token, outcome=outcome, window_size=self.policy.outage_window_size
         )

@@ -79,6 +79,16 @@ class MemoryStore:
             del self._local.locks[feed_id]
             return True
 
+    def renew_lock(self, feed_id: int, token: str, ttl_seconds: float) -> bool:
+        """Push the lock's expiry to ttl_seconds from now if token still holds it."""
+        now = time.monotonic()
+        with self._local.mutex:
+            held = self._local.locks.get(feed_id)
+            if held is None or held[0] != token or held[1] <= now:
+                return False
+            self._local.locks[feed_id] = (token, now + ttl_seconds)
+        return True
+
     def take_host_slot(self, host: str, interval_ms: float, max_wait_ms: float) -> float:
         """GCRA on the process's monotonic clock."""
         now = time.monotonic() * 1000

@@ -5,6 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+DEFAULT_LOCK_LEASE_SECONDS = 30.0
+
+
+def lock_lease_within(redelivery_seconds: float) -> float:
+    """A lock lease that lapses well before a dead worker's tasks are redelivered.
+
+    The redelivered copy of a crashed poll must find the feed free, not locked by the dead poll.
+    """
+    return min(DEFAULT_LOCK_LEASE_SECONDS, redelivery_seconds / 3)
+
 
 @dataclass(frozen=True, slots=True)
 class CoordinationPolicy:
@@ -20,6 +30,10 @@ class CoordinationPolicy:
     # One canary probe per window fleet-wide; its answer is reused until the next probe.
     canary_window_seconds: float = 30.0
     canary_timeout_seconds: float = 5.0
+    # A poll's feed lock lives this long unless the poll's process renews it (every third of it,
+    # from a thread): a crashed poll frees its feed within one lease, whatever its time limit.
+    # Below the broker's visibility timeout, so a crashed poll's redelivered copy finds it free.
+    lock_lease_seconds: float = DEFAULT_LOCK_LEASE_SECONDS
 
     def host_rate(self, host: str) -> float:
         """Requests per second allowed for host (the most specific override, else the default)."""

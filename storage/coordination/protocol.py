@@ -57,6 +57,10 @@ class CoordinationStore(Protocol):
         """Release the feed's lock if token still holds it."""
         ...
 
+    def renew_lock(self, feed_id: int, token: str, ttl_seconds: float) -> bool:
+        """Make the feed's lock expire ttl_seconds from now, if token still holds it."""
+        ...
+
     def take_host_slot(self, host: str, interval_ms: float, max_wait_ms: float) -> float:
         """Seconds until host's next slot; the slot is reserved when that is <= max_wait_ms."""
         ...

@@ -14,6 +14,7 @@ from newsworker.storage.coordination.scripts import (
     END_POLL_LUA,
     HOST_SLOT_LUA,
     RELEASE_LOCK_LUA,
+    RENEW_LOCK_LUA,
 )
 
 
@@ -36,6 +37,7 @@ class RedisStore:
         self._keys = keys
         self._host_slot = client.register_script(HOST_SLOT_LUA)
         self._release = client.register_script(RELEASE_LOCK_LUA)
+        self._renew = client.register_script(RENEW_LOCK_LUA)
         self._begin_poll = client.register_script(BEGIN_POLL_LUA)
         self._end_poll = client.register_script(END_POLL_LUA)
 
@@ -78,6 +80,11 @@ class RedisStore:
     def release_lock(self, feed_id: int, token: str) -> bool:
         """Delete the feed's lock key if token still holds it."""
         return bool(self._release(keys=[self._keys.feed_lock(feed_id)], args=[token]))
+
+    def renew_lock(self, feed_id: int, token: str, ttl_seconds: float) -> bool:
+        """PEXPIRE the feed's lock key if token still holds it."""
+        key = self._keys.feed_lock(feed_id)
+        return bool(self._renew(keys=[key], args=[token, _ms(ttl_seconds)]))
 
     def take_host_slot(self, host: str, interval_ms: float, max_wait_ms: float) -> float:
         """GCRA on the host's budget key, with Redis TIME as the clock."""

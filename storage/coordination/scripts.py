@@ -56,3 +56,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+# KEYS: lock. ARGV: token, lease ms. Extends the lock only while token holds it, so a holder
+# whose lock expired and was taken by another poll never extends the new holder's lock.
+RENEW_LOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""

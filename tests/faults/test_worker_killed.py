@@ -122,3 +122,55 @@ def test_sigkill_at_20_random_points_loses_nothing_and_duplicates_share_their_ke
         f"kills={kills} mid_work={mid_work} {figures} "
         f"kill_phase={killing_done - started:.1f}s recovery={time.monotonic() - killing_done:.1f}s"
     )
+
+
+def test_a_killed_workers_reserved_polls_run_again_soon_after_a_restart(
+    tmp_path: Path, http_server: LocalHTTPServer, redis_url: str, postgres_url: str
+) -> None:
+    """No `dispatch --all`: the restarted worker alone brings the dead one's polls back."""
+    feeds, entries, visibility = 12, 10, 12
+    urls = serve_corpus(http_server, feeds, entries, delay_seconds=0.5)
+    # A poll may hold its lock for 300 s, as in production: only its liveness frees it early.
+    env = worker_env(
+        postgres_url,
+        redis_url,
+        tmp_path,
+        feed_lock_seconds="300",
+        visibility_timeout_seconds=str(visibility),
+    )
+    run_cli(env, "db", "upgrade")
+    register_feeds(postgres_url, urls)
+    worker = start_worker(env, tmp_path / "worker-killed.log", *FAST_START)
+    enqueue_polls(redis_url, feed_ids(postgres_url))
+    wait_for(lambda: worker.output().count("] received") >= 2, timeout=15, interval=0.05)
+    time.sleep(1.0)  # two polls mid-fetch, two more reserved
+    worker.kill()
+    worker.stop()
+    killed = time.monotonic()
+    in_store = len(store_state(postgres_url).stories)
+    expected = feeds * entries
+    assert in_store < expected, "the worker finished before it was killed"
+
+    worker = start_worker(env, tmp_path / "worker-restarted.log", *FAST_START)
+
+    def settled() -> bool:
+        state = store_state(postgres_url)
+        if len(state.stories) == expected and state.unsent == 0:
+            return True
+        send_task(redis_url, "newsworker.publish_pending")
+        return False
+
+    try:
+        assert wait_for(settled, timeout=60, interval=0.5), (
+            f"not settled 60 s after the kill: {len(store_state(postgres_url).stories)} of "
+            f"{expected} stories\n{worker.output()[-3000:]}"
+        )
+        recovered = time.monotonic() - killed
+        figures = assert_each_entry_one_story(
+            store_state(postgres_url), stream_events(redis_url), expected
+        )
+    finally:
+        worker.stop()
+    # One visibility timeout, one sweep and the polls themselves; far from the old hour.
+    assert recovered < 4 * visibility, f"recovered after {recovered:.1f} s"
+    print(f"stored_at_kill={in_store} recovered={recovered:.1f}s {figures}")

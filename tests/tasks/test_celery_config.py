@@ -7,7 +7,9 @@ router, the serializer) with our app, so it fails when the behaviour breaks, wha
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from unittest.mock import Mock
 
@@ -25,9 +27,11 @@ from kombu.serialization import loads, prepare_accept_content
 
 import newsworker.worker.signals as worker_signals
 from newsworker.config.settings import load_settings
+from newsworker.storage.coordination import lock_lease_within
 from newsworker.tasks import celery_tasks as jobs
 from newsworker.worker.app import create_app
 from newsworker.worker.queues import DISPATCH_QUEUE, POLL_QUEUE, PUBLISH_QUEUE
+from newsworker.worker.reservations import RenewReservations, renew_interval, renew_reservations
 
 BROKER = "redis://127.0.0.1:6379/13"
 EXPECTED_QUEUE = {
@@ -149,18 +153,66 @@ def test_no_countdown_retry_schedule_or_lease_outlives_the_visibility_timeout(ap
     assert visibility > jobs.PUBLISH_COALESCE_SECONDS
     for entry in app.conf.beat_schedule.values():
         assert float(entry["schedule"]) < visibility
-    # A lost poll must come back through its lease before Redis redelivers it a second time.
-    assert app.tasks["newsworker.poll_feed"].time_limit < jobs.DISPATCH_LEASE.total_seconds()
-    assert jobs.DISPATCH_LEASE.total_seconds() < visibility
+    # A poll killed at its hard time limit is redelivered (one visibility timeout and one sweep
+    # later) before the dispatch lease hands its feed out a second time.
+    sweep = app.conf.broker_transport_options["unacked_restore_interval"]
+    poll_limit = app.tasks["newsworker.poll_feed"].time_limit
+    assert poll_limit + visibility + sweep < jobs.DISPATCH_LEASE.total_seconds()
+    # ...and its feed lock has lapsed by then, so the redelivered copy polls instead of skipping.
+    assert lock_lease_within(visibility) < visibility
+    assert timedelta(minutes=15) > jobs.DISPATCH_LEASE, "a lost poll would wait 15 minutes"
 
 
-def test_a_running_task_hits_its_time_limit_before_redis_redelivers_it(app: Celery) -> None:
-    visibility = app.conf.broker_transport_options["visibility_timeout"]
+def test_a_dead_workers_tasks_come_back_within_two_minutes_a_live_ones_are_renewed(
+    app: Celery,
+) -> None:
+    options = app.conf.broker_transport_options
+    visibility = options["visibility_timeout"]
+    # kombu sweeps every interval x throttle seconds; its default throttle of 10 means 100 s.
+    sweep = options["unacked_restore_interval"] * options["unacked_restore_throttle"]
+    assert visibility + sweep <= 100, "a killed worker's polls would come back too late"
+    assert options["unacked_mutex_expire"] <= 30
+    assert RenewReservations in app.steps["consumer"]
+    assert 3 * renew_interval(visibility) < visibility
     for name in _ours(app):
         task = app.tasks[name]
-        assert task.soft_time_limit < task.time_limit < visibility, name
+        assert task.soft_time_limit < task.time_limit, name
     with pytest.raises(ValueError, match="VISIBILITY_TIMEOUT"):
-        create_app(load_settings(task_time_limit_seconds=600, visibility_timeout_seconds=600))
+        create_app(load_settings(visibility_timeout_seconds=5))
+
+
+@pytest.mark.redis
+def test_renewed_reservations_stay_and_unrenewed_ones_go_back_to_the_queue(
+    redis_url: str,
+) -> None:
+    app = _with_tasks(
+        create_app(load_settings(broker_url=redis_url, visibility_timeout_seconds=30))
+    )
+    client = redis.Redis.from_url(redis_url)
+    live, sweeper = app.connection_for_read(), app.connection_for_read()
+    try:
+        channel, other = live.default_channel, sweeper.default_channel
+        for _ in range(2):
+            jobs.poll_feed.apply_async(args=(1,))
+        held = [channel.basic_get(POLL_QUEUE, no_ack=False) for _ in range(2)]
+        assert all(held) and client.llen(POLL_QUEUE) == 0
+        acked = held[1].delivery_tag
+        channel.basic_ack(acked)
+        tag = held[0].delivery_tag
+        # Both were received a minute ago: past the visibility timeout.
+        client.zadd(channel.unacked_index_key, {tag: time.time() - 60})
+        assert renew_reservations(channel) == 1
+        assert client.zscore(channel.unacked_index_key, acked) is None, "an acked one came back"
+        other.qos.restore_visible(num=None, interval=1)
+        assert client.llen(POLL_QUEUE) == 0, "a live worker's task was redelivered"
+        # The worker dies: nobody renews, and the next sweep by any worker puts it back.
+        client.zadd(channel.unacked_index_key, {tag: time.time() - 60})
+        other.qos.restore_visible(num=None, interval=1)
+        assert client.llen(POLL_QUEUE) == 1
+    finally:
+        live.release()
+        sweeper.release()
+        client.close()
 
 
 def test_pickle_is_refused_and_non_json_arguments_cannot_be_sent(app: Celery) -> None:

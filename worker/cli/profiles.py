@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -14,14 +13,18 @@ from newsworker.config.settings import Settings
 from newsworker.stages.enrich.profiles import ProfilePolicy
 from newsworker.storage import profiles as profile_store
 from newsworker.storage.db import session_for
-from newsworker.worker.cli.context import celery_app, console, err, fail
-from newsworker.worker.cli.runtime import runtime_for
+from newsworker.worker.cli.boundary import about
+from newsworker.worker.cli.context import console, err, fail
+from newsworker.worker.cli.runtime import refresh_profile_stories
 from newsworker.worker.cli.store import store_settings
+from newsworker.worker.cli.wikidata import import_wikidata
+from newsworker.worker.output import echo_json
 from newsworker.worker.progress import progress
 
 app = typer.Typer(
     help="Import and inspect entity profiles.", no_args_is_help=True, add_completion=False
 )
+app.command("import-wikidata")(import_wikidata)
 
 
 def import_profiles_file(
@@ -67,7 +70,8 @@ def profiles_import(
     cfg = store_settings(logs="quiet")
     if not file.exists():
         raise fail(f"{file}: no such file")
-    report = import_profiles_file(cfg, file, strict=strict, fmt=fmt, console=err)
+    with about(str(file)):
+        report = import_profiles_file(cfg, file, strict=strict, fmt=fmt, console=err)
     for line_number, reason in report.rejected[:50]:
         err.print(f"{file}:{line_number}: rejected: {reason}", highlight=False)
     console.print(
@@ -78,19 +82,7 @@ def profiles_import(
     if strict and report.rejected:
         raise typer.Exit(1)
     if report.changed:
-        _refresh_stories_after_profile_change(cfg)
-
-
-def _refresh_stories_after_profile_change(cfg: Settings) -> None:
-    """Recent stories that mention changed profiles are re-published as updated."""
-    runtime_for(cfg)
-    refresh_profile_stories = celery_app().tasks["newsworker.refresh_profile_stories"]
-    if cfg.eager:
-        count = refresh_profile_stories()
-        if count:
-            console.print(f"{count} recent stories will be re-published with fresher profiles")
-    else:
-        refresh_profile_stories.delay()
+        refresh_profile_stories(cfg)
 
 
 @app.command("export")
@@ -99,7 +91,7 @@ def profiles_export() -> None:
     cfg = store_settings()
     with session_for(cfg.database_url) as session:
         for row in profile_store.export_rows(session=session):
-            typer.echo(json.dumps(row, ensure_ascii=False))
+            echo_json(row, ensure_ascii=False)
 
 
 @app.command("show")
@@ -111,7 +103,7 @@ def profiles_show(profile_id: str) -> None:
         profile = profile_store.profile_row(found) if found else None
     if profile is None:
         raise fail(f"no profile {profile_id!r}")
-    typer.echo(json.dumps(profile, indent=2, ensure_ascii=False))
+    echo_json(profile, indent=2, ensure_ascii=False)
 
 
 @app.command("remove")

@@ -1,0 +1,1 @@
+"""Wikidata JSON dumps to entity profiles: stream, filter by class, build cited profiles."""

@@ -1,4 +1,4 @@
-"""Load through the real fleet versus eager, and worker memory with many aliases (issue 8).
+"""Load through the real fleet versus eager, and worker memory with many aliases.
 
 Run from the repo root (needs Redis 127.0.0.1:6379 and PostgreSQL 127.0.0.1:5432, db `test`):
     .venv/bin/python bench/bench_load.py                       # 2,000 feeds x 50, 1M aliases

@@ -2,11 +2,15 @@
 
 Usage: .venv/bin/python bench/bench_matcher_scale.py [--aliases 1000000] [--articles 4000]
 Also runs the everyday case of 10,000 profiles unless --skip-small is given.
+--priors sets which synthetic profiles carry a popularity prior: "mixed" (people a uniform
+prior, organisations none), "none", or "sitelinks" (every profile, log-scaled from a heavy-tailed
+sitelink count, as the Wikidata import writes it).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import random
@@ -24,6 +28,7 @@ from sqlmodel import Session, SQLModel
 
 import newsworker.storage.models  # noqa: F401  (registers the tables)
 from newsworker.stages.enrich import EntityMatcher, MatchableProfile
+from newsworker.stages.wikidata.profile import prior_from_sitelinks
 from newsworker.storage.db import create_db_engine
 from newsworker.storage.profiles import import_profiles
 
@@ -50,9 +55,22 @@ def synthetic_name(rng: random.Random) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
 
 
-def synthetic_profiles(alias_target: int, seed: int = 7) -> list[MatchableProfile]:
+PRIOR_MODES = ("mixed", "none", "sitelinks")
+MAX_SITELINKS = 400  # about the most-linked Wikidata items
+
+
+def sitelink_prior(rng: random.Random) -> float:
+    """The import's prior for a heavy-tailed (Pareto) sitelink count: most 1-3, a few hundreds."""
+    return prior_from_sitelinks(min(MAX_SITELINKS, int(rng.paretovariate(1.0))))
+
+
+def synthetic_profiles(
+    alias_target: int, seed: int = 7, priors: str = "mixed"
+) -> list[MatchableProfile]:
     """About alias_target aliases over about alias_target / 3.3 profiles."""
     rng = random.Random(seed)
+    # A second generator, so that names and articles are the same in every prior mode.
+    prior_rng = random.Random(seed + 1)
     profiles: list[MatchableProfile] = []
     aliases = 0
     while aliases < alias_target:
@@ -68,6 +86,10 @@ def synthetic_profiles(alias_target: int, seed: int = 7) -> list[MatchableProfil
             acronym = "".join(w[0] for w in name.split()).upper() + str(index % 97)
             extra = (f"{head} {rng.choice(ORG_SUFFIX)}", acronym)
             profile = MatchableProfile(f"Q{index}", "organization", name, extra, None)
+        if priors == "none":
+            profile = dataclasses.replace(profile, prior=None)
+        elif priors == "sitelinks":
+            profile = dataclasses.replace(profile, prior=sitelink_prior(prior_rng))
         profiles.append(profile)
         aliases += 1 + len(profile.aliases)
     return profiles
@@ -143,9 +165,9 @@ def fork_pool(matcher: EntityMatcher, articles: list[str], children: int = 2) ->
     }
 
 
-def run(alias_target: int, article_count: int) -> None:
+def run(alias_target: int, article_count: int, priors: str = "mixed") -> None:
     """Benchmark one store size and print its figures."""
-    profiles = synthetic_profiles(alias_target)
+    profiles = synthetic_profiles(alias_target, priors=priors)
     articles = synthetic_articles(profiles, article_count)
     gc.collect()
     base_kb = memory_kb()["Rss"]
@@ -268,6 +290,7 @@ def main() -> None:
     parser.add_argument("--aliases", type=int, default=1_000_000)
     parser.add_argument("--articles", type=int, default=4000)
     parser.add_argument("--skip-small", action="store_true")
+    parser.add_argument("--priors", choices=PRIOR_MODES, default="mixed")
     parser.add_argument("--import-profiles", type=int, metavar="N", help="time a store import")
     parser.add_argument("--database-url", default="sqlite:///./bench-profiles.db")
     parser.add_argument("--pool-from", type=Path, help=argparse.SUPPRESS)
@@ -281,11 +304,11 @@ def main() -> None:
         return
     # CPU time still grows when other processes share the cores and caches: say how busy it was.
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"== {args.aliases:,} aliases ==")
-    run(args.aliases, args.articles)
+    print(f"== {args.aliases:,} aliases, priors {args.priors} ==")
+    run(args.aliases, args.articles, args.priors)
     if not args.skip_small:
         print("== 10,000 profiles ==")
-        run(33_000, args.articles)
+        run(33_000, args.articles, args.priors)
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 

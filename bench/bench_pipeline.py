@@ -1,4 +1,4 @@
-"""Whole pipeline versus feedparser alone, on the same bytes (issue 4).
+"""Whole pipeline versus feedparser alone, on the same bytes.
 
 Run from the repo root:
     .venv/bin/python bench/bench_pipeline.py [--repeat 3] [--entries 10000] [--profiles 10000]

@@ -13,19 +13,16 @@ from sqlmodel import Session, col
 
 from newsworker.stages.enrich.aliases import MatchableProfile
 from newsworker.stages.enrich.profiles import (
+    CUE_SUMMARY_CHARS,
     ProfileInput,
     ProfilePolicy,
     normalize_profile,
     profile_cues,
     read_profile_lines,
-    source_to_dict,
 )
 from newsworker.stages.records import ProfileSnapshot, ProfileSource
 from newsworker.storage.models import EntityProfile, Story, StoryEntity, utcnow
 from newsworker.storage.profile_version import bump_profiles_version
-
-# Characters of each summary read to derive cue words for the matcher (not whole summaries).
-CUE_SUMMARY_CHARS = 300
 
 
 @dataclass
@@ -52,18 +49,7 @@ def _lines_of(source: Iterable[str] | str | Path) -> Iterator[str]:
 
 
 def _row(profile: ProfileInput, now: datetime) -> dict[str, Any]:
-    return {
-        "id": profile.id,
-        "type": profile.type,
-        "name": profile.name,
-        "aliases": list(profile.aliases),
-        "summary": profile.summary,
-        "facts": dict(profile.facts),
-        "sources": [source_to_dict(s) for s in profile.sources],
-        "prior": profile.prior,
-        "version": profile.version,
-        "updated_at": now,
-    }
+    return {**profile.to_row(), "updated_at": now}
 
 
 def _upsert_batch(session: Session, batch: dict[str, ProfileInput], report: ImportReport) -> None:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
-    """How the relay batches and retries; the lead maps settings onto it."""
+    """How the relay batches and retries; tasks/publishing.py fills it in from settings."""
 
     batch_size: int = 500
     # Sinks with dead_letter=True (webhooks) give up after this many attempts.
@@ -51,7 +51,6 @@ class SinkReport:
     sent: int = 0
     failed: int = 0
     dead: int = 0
-    postponed: int = 0
 
 
 @dataclass(slots=True)
@@ -135,7 +134,6 @@ def _failure_updates(
     # Skipped events wait as long as the failure that made the sink skip them.
     for claimed, outcome in failures:
         if not outcome.attempted:
-            report.postponed += 1
             updates.append(
                 DeliveryUpdate(
                     claimed.delivery_id,

@@ -11,15 +11,15 @@ from typing import Any
 from sqlalchemy import inspect
 
 from newsworker.config.settings import Settings
-from newsworker.stages.enrich import EnrichPolicy, EntityMatcher, MatchableProfile, attach_profiles
-from newsworker.stages.enrich.profiles import ProfilePolicy, matchable_from_input, normalize_profile
+from newsworker.stages.enrich import EntityMatcher, MatchableProfile, attach_profiles
+from newsworker.stages.enrich.profiles import matchable_from_input, normalize_profile
 from newsworker.stages.normalize import normalize_entry
 from newsworker.stages.publish.story import assemble_story, story_id_for
 from newsworker.stages.records import FeedRef, ProfileSnapshot, RawEntry
 from newsworker.storage.db import create_db_engine, session_for
 from newsworker.storage.models import utcnow
 from newsworker.storage.profiles import load_matchable_profiles, load_snapshots
-from newsworker.tasks.runtime import normalize_policy
+from newsworker.tasks.runtime import enrich_policy, normalize_policy, profile_policy
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 STDIN_FEED = "urn:newsworker:enrich"
@@ -35,7 +35,7 @@ def text_to_html(text: str) -> str:
 def _bundled_profiles(
     settings: Settings,
 ) -> tuple[list[MatchableProfile], dict[str, ProfileSnapshot]]:
-    policy = ProfilePolicy(summary_max_chars=settings.profile_summary_max_chars)
+    policy = profile_policy(settings)
     now = utcnow()
     matchable: list[MatchableProfile] = []
     snapshots: dict[str, ProfileSnapshot] = {}
@@ -44,15 +44,7 @@ def _bundled_profiles(
             continue
         p = normalize_profile(json.loads(line), policy=policy)
         matchable.append(matchable_from_input(p))
-        snapshots[p.id] = ProfileSnapshot(
-            id=p.id,
-            type=p.type,
-            name=p.name,
-            summary=p.summary,
-            version=p.version,
-            updated_at=now,
-            sources=tuple(p.sources),
-        )
+        snapshots[p.id] = p.snapshot(now)
     return matchable, snapshots
 
 
@@ -108,9 +100,7 @@ def enrich_article_json(data: Any, *, settings: Settings) -> dict[str, Any]:
         policy=normalize_policy(settings),
     )
     matcher, snapshots, _origin = load_profiles(settings)
-    matches = matcher.match(
-        article.text, policy=EnrichPolicy(min_confidence=settings.entity_min_confidence)
-    )
+    matches = matcher.match(article.text, policy=enrich_policy(settings))
     if snapshots is None:
         with session_for(settings.database_url) as session:
             snapshots = load_snapshots(session=session, ids={m.profile_id for m in matches})

@@ -46,8 +46,6 @@ class Candidate(NamedTuple):
 
     start: int
     end: int
-    folded_start: int
-    folded_end: int
     entries: tuple[AliasEntry, ...]
     pattern: int = -1
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class EnrichPolicy:
-    """How mentions become attached entities; the lead maps settings onto it."""
+    """How mentions become attached entities; tasks/runtime.enrich_policy maps settings onto it."""
 
     # Below this confidence nothing is attached: a wrong profile is worse than none.
     min_confidence: float = 0.5

@@ -7,12 +7,13 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from newsworker.stages.enrich.aliases import MatchableProfile
 from newsworker.stages.enrich.folding import fold_text
-from newsworker.stages.records import ProfileSource
+from newsworker.stages.records import ProfileSnapshot, ProfileSource
 
 PROFILE_TYPES = frozenset({"person", "organization", "place", "other"})
 _MARKER = re.compile(r"\[(\d{1,4})\]")
@@ -26,11 +27,13 @@ _CUE_STOPWORDS = frozenset(
     between about known best became become serving served most more one two first""".split()  # noqa: SIM905
 )
 MAX_CUES = 16
+# Characters of a summary's opening that cue words come from; the store reads no more than this.
+CUE_SUMMARY_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
 class ProfilePolicy:
-    """Profile import policy; the lead maps settings.profile_summary_max_chars onto it."""
+    """Profile import policy; tasks/runtime.profile_policy maps settings onto it."""
 
     summary_max_chars: int = 1200
 
@@ -50,7 +53,7 @@ class ProfileInput:
     version: str = ""
 
     def to_row(self) -> dict[str, Any]:
-        """The profile as a plain dict in the import format (export writes these)."""
+        """The profile in the import format: the store's columns, the keys export writes."""
         return {
             "id": self.id,
             "type": self.type,
@@ -62,6 +65,18 @@ class ProfileInput:
             "prior": self.prior,
             "version": self.version,
         }
+
+    def snapshot(self, updated_at: datetime) -> ProfileSnapshot:
+        """The profile as a story attaches it, as of updated_at."""
+        return ProfileSnapshot(
+            id=self.id,
+            type=self.type,
+            name=self.name,
+            summary=self.summary,
+            sources=self.sources,
+            version=self.version,
+            updated_at=updated_at,
+        )
 
 
 def source_to_dict(source: ProfileSource) -> dict[str, Any]:
@@ -180,17 +195,7 @@ def _with_version(profile: ProfileInput) -> ProfileInput:
     digest = hashlib.sha256(
         json.dumps(content, sort_keys=True, ensure_ascii=False, default=str).encode()
     ).hexdigest()
-    return ProfileInput(
-        id=profile.id,
-        type=profile.type,
-        name=profile.name,
-        aliases=profile.aliases,
-        summary=profile.summary,
-        sources=profile.sources,
-        facts=profile.facts,
-        prior=profile.prior,
-        version=digest[:20],
-    )
+    return replace(profile, version=digest[:20])
 
 
 def resolve_citation_markers(summary: str, *, source_count: int) -> str:
@@ -243,7 +248,7 @@ def profile_cues(name: str, aliases: Iterable[str], summary: str) -> tuple[str, 
     words: list[str] = []
     for alias in aliases:
         words.extend(w for w in fold_text(alias)[0].split() if w not in own)
-    opening = _MARKER.sub("", summary[:300])
+    opening = _MARKER.sub("", summary[:CUE_SUMMARY_CHARS])
     words.extend(fold_text(opening)[0].split())
     cues = [
         w

@@ -96,7 +96,7 @@ class _Resolver:
         may_start_lower = matcher.may_start_lower
         full_name_profile = matcher.full_name_profile
         add_full_name = self.full_names.append
-        for negative_length, folded_start, pattern, start, end in raw:
+        for _length, _folded_start, pattern, start, end in raw:
             # A taken span is at least as long, so it covers an end of any span it overlaps:
             # two byte reads settle the common case (a short form inside a full name).
             if occupied[start] or occupied[end - 1] or is_occupied(1, start, end) >= 0:
@@ -130,12 +130,7 @@ class _Resolver:
             occupied[start:end] = (
                 _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
             )
-            taken.append(
-                _new_tuple(
-                    Candidate,
-                    (start, end, folded_start, folded_start - negative_length, entries, pattern),
-                )
-            )
+            taken.append(_new_tuple(Candidate, (start, end, entries, pattern)))
         taken.sort()  # by start: the taken spans never overlap
         return taken
 

@@ -110,13 +110,6 @@ def _similarity(bins_a: tuple[int, ...], bins_b: tuple[int, ...]) -> float:
     return same / filled if filled else 0.0
 
 
-def is_near_duplicate(
-    signature_a: str, signature_b: str, threshold: float = NEAR_DUPLICATE_THRESHOLD
-) -> bool:
-    """Tell whether two signatures belong to the same story."""
-    return similarity(signature_a, signature_b) >= threshold
-
-
 class NearDuplicateIndex:
     """In-memory LSH over signatures: bands of LSH_ROWS_PER_BAND bins find candidates.
 

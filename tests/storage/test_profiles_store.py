@@ -9,6 +9,11 @@ from pathlib import Path
 from sqlmodel import Session
 
 from newsworker.stages.enrich import EntityMatcher, ProfilePolicy, load_or_build_matcher
+from newsworker.stages.enrich.profiles import (
+    CUE_SUMMARY_CHARS,
+    matchable_from_input,
+    normalize_profile,
+)
 from newsworker.storage.models import ArticleRecord, Feed, Story, StoryEntity, utcnow
 from newsworker.storage.profile_version import profiles_version
 from newsworker.storage.profiles import (
@@ -131,6 +136,32 @@ def test_matcher_builds_from_the_store(session: Session) -> None:
     assert [p.id for p in profiles] == ["Q1"] and "serbian" in profiles[0].cues
     matcher = EntityMatcher.build(profiles)
     assert [m.profile_id for m in matcher.match("Ana Petrovic spoke. Petrović left.")] == ["Q1"]
+
+
+def test_store_and_stage_give_one_profile_the_same_view(session: Session) -> None:
+    """The store's matcher input and snapshot equal the ones built from the validated profile."""
+    opening = "Ana Petrović is a Serbian minister. " + "Filler words here. " * 13
+    summary = opening + "Croatian roots. A Slovenian."
+    # The last cue word inside the opening ends just before the cut, the next starts after it.
+    assert summary.index("roots") + len("roots") < CUE_SUMMARY_CHARS < summary.index("Slovenian")
+    raw = json.loads(
+        line(
+            "Q1",
+            summary=summary,
+            sources=[{"title": "Wiki", "url": "https://example.org/a", "licence": "CC BY-SA"}],
+        )
+    )
+    import_profiles(session=session, lines=[json.dumps(raw)])
+    validated = normalize_profile(raw, policy=ProfilePolicy())
+
+    stored = load_matchable_profiles(session=session)
+    assert stored == [matchable_from_input(validated)]
+    assert {"serbian", "roots"} <= set(stored[0].cues) and "slovenian" not in stored[0].cues
+
+    snapshot = load_snapshots(session=session, ids={"Q1"})["Q1"]
+    assert snapshot == validated.snapshot(snapshot.updated_at)
+    row = next(export_rows(session=session))
+    assert {k: v for k, v in row.items() if k != "updated_at"} == validated.to_row()
 
 
 def test_stories_carrying_a_changed_profile_are_found_for_refresh(session: Session) -> None:

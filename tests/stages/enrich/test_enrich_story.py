@@ -18,7 +18,7 @@ from newsworker.stages.enrich import (
 )
 from newsworker.stages.enrich.profiles import ProfileInput
 from newsworker.stages.publish.story import assemble_story
-from newsworker.stages.records import Article, Citation, FeedRef, ProfileSnapshot
+from newsworker.stages.records import Article, Citation, FeedRef
 
 
 def dev_profiles(shared_dir: Path) -> list[ProfileInput]:
@@ -27,16 +27,7 @@ def dev_profiles(shared_dir: Path) -> list[ProfileInput]:
     return [normalize_profile(json.loads(line), policy=policy) for line in path.open()]
 
 
-def snapshot(profile: ProfileInput) -> ProfileSnapshot:
-    return ProfileSnapshot(
-        id=profile.id,
-        type=profile.type,
-        name=profile.name,
-        summary=profile.summary,
-        sources=profile.sources,
-        version=profile.version,
-        updated_at=datetime(2025, 1, 1, tzinfo=UTC),
-    )
+PROFILES_UPDATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -71,7 +62,7 @@ def test_seed_story_attaches_xi_and_apec(shared_dir: Path, dev_matcher: EntityMa
     for match in matches:
         for mention in match.mentions:
             assert text[mention.start : mention.end] == mention.text
-    snapshots = {p.id: snapshot(p) for p in dev_profiles(shared_dir)}
+    snapshots = {p.id: p.snapshot(PROFILES_UPDATED_AT) for p in dev_profiles(shared_dir)}
     rendered = render_story(title=title, text=text, entities=attach_profiles(matches, snapshots))
     people = rendered.index("About the People Mentioned")
     orgs = rendered.index("About the Organizations Mentioned")
@@ -100,14 +91,16 @@ def test_seed_summary_is_shortened_at_a_sentence_and_markers_resolve(shared_dir:
 def test_attach_profiles_orders_by_first_mention_and_skips_unknown_ids(
     shared_dir: Path, dev_matcher: EntityMatcher
 ) -> None:
-    snapshots = {p.id: snapshot(p) for p in dev_profiles(shared_dir) if p.id != "Q170481"}
+    snapshots = {
+        p.id: p.snapshot(PROFILES_UPDATED_AT) for p in dev_profiles(shared_dir) if p.id != "Q170481"
+    }
     text = "The APEC forum opened. Later, Chinese President Xi Jinping met Google LLC executives."
     attached = attach_profiles(dev_matcher.match(text), snapshots)
     assert [a.profile.id for a in attached] == ["Q15031", "Q95"]
 
 
 def test_render_story_sections(shared_dir: Path) -> None:
-    profiles = {p.id: snapshot(p) for p in dev_profiles(shared_dir)}
+    profiles = {p.id: p.snapshot(PROFILES_UPDATED_AT) for p in dev_profiles(shared_dir)}
     matcher = EntityMatcher.build(matchable_from_input(p) for p in dev_profiles(shared_dir))
     text = "Google LLC hired staff. Douglas Adams fans cheered. Adams was praised."
     rendered = render_story(
@@ -123,7 +116,7 @@ def test_render_story_sections(shared_dir: Path) -> None:
 
 def test_assemble_story_renders_the_article_with_its_entities(shared_dir: Path) -> None:
     """The one story assembly the pipeline and `newsworker enrich` share."""
-    profiles = {p.id: snapshot(p) for p in dev_profiles(shared_dir)}
+    profiles = {p.id: p.snapshot(PROFILES_UPDATED_AT) for p in dev_profiles(shared_dir)}
     matcher = EntityMatcher.build(matchable_from_input(p) for p in dev_profiles(shared_dir))
     text = "Google LLC hired staff. Douglas Adams fans cheered [1]."
     when = datetime(2025, 1, 2, tzinfo=UTC)

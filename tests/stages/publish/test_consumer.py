@@ -12,8 +12,8 @@ import redis
 
 from newsworker.stages.publish.consumer import consume, ensure_group
 from newsworker.stages.publish.sinks import RedisStreamSink
-from tests.support.schema import assert_valid_story
 from tests.stages.publish.test_sinks import events
+from tests.support.schema import assert_valid_story
 
 STREAM = "test:consume"
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from newsworker import __version__
+import newsworker
 from newsworker.worker.cli.boundary import error_boundary
 from newsworker.worker.cli.lazy import LazyCommand, LazyGroup
 
@@ -80,7 +80,7 @@ class RootGroup(LazyGroup):
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"newsworker {__version__}")
+        typer.echo(f"newsworker {newsworker.__version__}")
         raise typer.Exit()
 
 

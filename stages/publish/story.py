@@ -10,7 +10,8 @@ from typing import Any
 
 from newsworker import __version__
 from newsworker.stages.enrich import render_story
-from newsworker.stages.records import Article, AttachedEntity, Citation, FeedRef, ProfileSource
+from newsworker.stages.enrich.profiles import source_to_dict
+from newsworker.stages.records import Article, AttachedEntity, Citation, FeedRef
 
 SCHEMA_VERSION = "1.0"
 PRODUCER = f"newsworker/{__version__}"
@@ -60,15 +61,6 @@ def _citation(citation: Citation) -> dict[str, Any]:
     return {"number": citation.number, "title": citation.title, "url": citation.url}
 
 
-def _profile_source(source: ProfileSource) -> dict[str, Any]:
-    return {
-        "title": source.title,
-        "url": source.url,
-        "retrieved_at": source.retrieved_at,
-        "licence": source.licence,
-    }
-
-
 def _article(article: Article, feed: FeedRef) -> dict[str, Any]:
     return {
         "title": article.title,
@@ -101,7 +93,7 @@ def _entity(entity: AttachedEntity) -> dict[str, Any]:
         ],
         "profile": {
             "summary": profile.summary,
-            "sources": [_profile_source(s) for s in profile.sources],
+            "sources": [source_to_dict(s) for s in profile.sources],
             "version": profile.version,
             "updated_at": utc_iso(profile.updated_at, field=f"entities[{profile.id}].updated_at"),
         },

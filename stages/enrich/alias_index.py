@@ -22,7 +22,11 @@ from newsworker.stages.enrich.aliases import (
     is_acronym,
     short_forms,
 )
-from newsworker.stages.enrich.folding import fold_aliases_joined
+from newsworker.stages.enrich.folding import (
+    aliases_folded_as_text,
+    fold_aliases_joined,
+    trailing_marks,
+)
 
 # Profiles collected per batch, and aliases folded per call, while building.
 _PROFILE_BATCH = 20_000
@@ -31,6 +35,8 @@ _FOLD_CHUNK = 50_000
 _SORT_KEY_BYTES = 64
 # Between folded aliases while building: folding turns any NUL in an alias into a space.
 _SEPARATOR = "\0"
+# Distinct inner punctuation forms checked per pattern (one byte each; 0 is none).
+_MARK_FORMS = 256
 _TYPE_INDEX = {name: index for index, name in enumerate(PROFILE_TYPES)}
 
 
@@ -48,6 +54,9 @@ class AliasTables(NamedTuple):
     entry_caps: array[int]
     entry_tokens: array[int]
     lower_start: bytearray
+    trailing_mark: bytearray
+    inner_marks: bytearray
+    mark_forms: list[str]
 
 
 def build_tables(profiles: Iterable[MatchableProfile]) -> AliasTables:
@@ -128,16 +137,28 @@ class _Builder:
         not_title = np.flatnonzero(~title)
         caps[not_title] = [caps_mask(aliases[index]) for index in not_title.tolist()]
         lower = ((caps & 1) == 0) & (kind_of != KIND_ACRONYM)
-        self.aliases = []
-
-        lengths = ends - starts
-        kept = np.flatnonzero(lengths)
-        patterns, pattern_count, pattern_of = _sorted_patterns(
-            folded_bytes.split(_SEPARATOR.encode()) if count else [], kept, lengths
-        )
+        keys = folded_bytes.split(_SEPARATOR.encode()) if count else []
         del folded_bytes
+        lengths = ends - starts
+        twins, twin_forms, mark_forms, marks = _text_forms(aliases, keys)
+        self.aliases = []
+        if twins:
+            twin = np.array(twins, dtype=np.int64)
+            lengths = np.concatenate((lengths, [len(key) for key in keys[count:]]))
+            every = np.concatenate((np.arange(count), twin))
+            profile_of, kind_of, caps = profile_of[every], kind_of[every], caps[every]
+            tokens, lower, marks = tokens[every], lower[every], marks[every]
+        forms = np.zeros(len(lengths), dtype=np.uint8)
+        forms[count:] = np.frombuffer(twin_forms, dtype=np.uint8)
+
+        kept = np.flatnonzero(lengths)
+        patterns, pattern_count, pattern_of = _sorted_patterns(keys, kept, lengths)
+        del keys
         profile_of, kind_of, caps = profile_of[kept], kind_of[kept], caps[kept]
-        tokens, lower = tokens[kept], lower[kept]
+        tokens, lower, marks, forms = tokens[kept], lower[kept], marks[kept], forms[kept]
+        # Per pattern, the mark an alias behind it ends with: its mentions keep that mark.
+        trailing_mark = _per_pattern(marks, pattern_of, pattern_count)
+        inner_marks = _per_pattern(forms, pattern_of, pattern_count)
         # Group the entries by pattern, the latest first: one sort of keys that are all distinct.
         added = len(kept)
         order = np.argsort(pattern_of * added + (added - 1 - np.arange(added)))
@@ -173,7 +194,52 @@ class _Builder:
             entry_caps=array("I", caps[order].tobytes()),
             entry_tokens=array("B", tokens[order].tobytes()),
             lower_start=bytearray(lower_start.tobytes()),
+            trailing_mark=bytearray(trailing_mark.tobytes()),
+            inner_marks=bytearray(inner_marks.tobytes()),
+            mark_forms=mark_forms,
         )
+
+
+def _per_pattern(
+    values: npt.NDArray[np.uint8], pattern_of: npt.NDArray[np.int64], pattern_count: int
+) -> npt.NDArray[np.uint8]:
+    """Per pattern, the non-zero value of an entry at it, else 0 (one slot when none)."""
+    table = np.zeros(max(pattern_count, 1), dtype=np.uint8)
+    marked = np.flatnonzero(values)
+    table[pattern_of[marked]] = values[marked]
+    return table
+
+
+def _text_forms(
+    aliases: list[str], keys: list[bytes]
+) -> tuple[list[int], bytes, list[str], npt.NDArray[np.uint8]]:
+    """Append the text-fold forms of punctuated aliases to keys; return what they need.
+
+    Aliases written with punctuation and a space ("St. Louis") also get the form the text fold
+    gives them ("st  louis"), as an entry like the alias's own. Folding blanks the marks, so each
+    such form keeps which marks its alias has inside (an index in the returned list of forms):
+    the text must have the same ones ("Goldman, Sachs" is not "Goldman. Sachs"). Also returned:
+    each alias's final mark ("U.S."), which its mentions keep, else 0.
+    """
+    count = len(aliases)
+    marks = np.zeros(count, dtype=np.uint8)
+    twins: list[int] = []
+    mark_forms = [""]
+    form_index = {"": 0}
+    twin_forms = bytearray()
+    for offset in range(0, count, _FOLD_CHUNK):
+        chunk = aliases[offset : offset + _FOLD_CHUNK]
+        for index, as_text, marks_inside in aliases_folded_as_text(chunk):
+            twins.append(offset + index)
+            keys.append(as_text.encode())
+            form = form_index.get(marks_inside)
+            if form is None and len(mark_forms) < _MARK_FORMS:
+                form = form_index[marks_inside] = len(mark_forms)
+                mark_forms.append(marks_inside)
+            twin_forms.append(form or 0)  # past _MARK_FORMS forms: unchecked
+        for index, mark in trailing_marks(chunk):
+            marks[offset + index] = ord(mark)
+    return twins, bytes(twin_forms), mark_forms, marks
 
 
 def _sorted_patterns(

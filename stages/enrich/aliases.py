@@ -56,6 +56,9 @@ class SpanSource(Protocol):
     profile_ids: list[str]
     cues: list[str]
     full_name_profile: array[int]
+    trailing_mark: bytearray
+    inner_marks: bytearray
+    mark_forms: list[str]
 
     def raw_spans(self, text: str) -> list[tuple[int, int, int, int, int]]:
         """Every alias occurrence, as (-folded_length, folded_start, pattern, start, end)."""

@@ -176,6 +176,67 @@ def fold_alias(alias: str) -> str:
     return " ".join(folded.split())
 
 
+def fold_alias_as_text(alias: str) -> str:
+    """The alias folded as fold_text folds article text, ends stripped: "St. Louis", "st  louis".
+
+    fold_alias collapses the two spaces that punctuation and a space fold to, which text never
+    does; this form matches the alias where the text writes it with its punctuation.
+    """
+    folded, _ = fold_text(" ".join(alias.split()))
+    return folded.strip(" ")
+
+
+# Two neighbours that both fold to a space, one of them punctuation ("t. l", "n' d", "s, s"):
+# where fold_alias and fold_alias_as_text may differ. NUL separates aliases.
+_PUNCTUATION_GAP = re.compile(r"(?:[^\w\s\x00]|_)(?:\W|_)|(?:\W|_)(?:[^\w\s\x00]|_)")
+# Marks that end an alias and belong in its mention: "U.S.", "Inc.", "Yahoo!".
+_TRAILING_MARK = re.compile(r"[.!](?=\x00|\Z)")
+
+
+def _alias_indices(joined: str, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
+    """(alias index, last character of the match) per alias of joined the pattern finds."""
+    found: list[tuple[int, str]] = []
+    index, last = 0, 0
+    for match in pattern.finditer(joined):
+        position = match.end() - 1
+        index += joined.count(_SEPARATOR, last, position)
+        last = position
+        if not found or found[-1][0] != index:
+            found.append((index, joined[position]))
+    return found
+
+
+def aliases_folded_as_text(aliases: list[str]) -> list[tuple[int, str, str]]:
+    """(index, fold_alias_as_text, inner punctuation) of the aliases whose text form differs."""
+    joined = _SEPARATOR.join(aliases)
+    variants = []
+    for index, _ in _alias_indices(joined, _PUNCTUATION_GAP):
+        alias = aliases[index]
+        as_text = fold_alias_as_text(alias)
+        if as_text and as_text != fold_alias(alias):
+            variants.append((index, as_text, inner_punctuation(alias)))
+    return variants
+
+
+_QUOTES = str.maketrans("’‘“”", "''\"\"")
+_WORD_CHARS = re.compile(r"[^\W_]+")
+
+
+def inner_punctuation(text: str) -> str:
+    """The marks between the first and last letter or digit, quotes straightened: "J.P. M" ".."."""
+    words = _WORD_CHARS.findall(text)
+    if len(words) < 2:
+        return ""
+    first, last = text.find(words[0]), text.rfind(words[-1])
+    inner = _WORD_CHARS.sub("", text[first + len(words[0]) : last])
+    return "".join(inner.split()).translate(_QUOTES)
+
+
+def trailing_marks(aliases: list[str]) -> list[tuple[int, str]]:
+    """(index, mark) of the aliases that end with a mark their mentions keep ("U.S.")."""
+    return _alias_indices(_SEPARATOR.join(aliases), _TRAILING_MARK)
+
+
 _SEPARATOR = "\x00"
 _SPACE_RUN = re.compile(r"  +")
 _ASCII_TABLE_KEEP_NUL = b"\x00" + _ASCII_TABLE[1:]

@@ -26,12 +26,13 @@ from newsworker.stages.enrich.aliases import (
     MatchableProfile,
     capitalised_as,
 )
+from newsworker.stages.enrich.explain import Explanation, explain
 from newsworker.stages.enrich.folding import fold_ascii, fold_beyond_ascii
 from newsworker.stages.enrich.policy import EnrichPolicy
 from newsworker.stages.enrich.resolution import resolve
 from newsworker.stages.records import EntityMatch
 
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
 
 # tuple.__new__(Record, values) builds a NamedTuple without its Python-level __new__: per mention.
 _new_tuple = tuple.__new__
@@ -54,6 +55,9 @@ class EntityMatcher:
         entry_caps: array[int],
         entry_tokens: array[int],
         lower_start: bytearray | None = None,
+        trailing_mark: bytearray | None = None,
+        inner_marks: bytearray | None = None,
+        mark_forms: list[str] | None = None,
         policy: EnrichPolicy | None = None,
     ) -> None:
         # Searched as bytes: the folded text is ASCII bytes already, and a str haystack costs a
@@ -81,6 +85,17 @@ class EntityMatcher:
         self._lower_start = (
             lower_start if lower_start is not None else bytearray(self._pattern_count)
         )
+        # Per pattern: the mark (".", "!") some alias behind it ends with, else 0. Folding blanks
+        # it, so a mention extends over it where the text has it: "U.S.", not "U.S".
+        self.trailing_mark = (
+            trailing_mark if trailing_mark is not None else bytearray(self._pattern_count)
+        )
+        # Per pattern written with marks inside ("St. Louis" as "st  louis"): the index in
+        # mark_forms of those marks, which the text must have too; 0 for every other pattern.
+        self.inner_marks = (
+            inner_marks if inner_marks is not None else bytearray(self._pattern_count)
+        )
+        self.mark_forms = mark_forms or [""]
         # Per pattern: the profile when its only entry is a full name of several words (the
         # common case, which resolution attaches at once), else -1.
         self.full_name_profile = full_name_profiles(
@@ -138,6 +153,9 @@ class EntityMatcher:
             "entry_caps": self._entry_caps,
             "entry_tokens": self._entry_tokens,
             "lower_start": self._lower_start,
+            "trailing_mark": self.trailing_mark,
+            "inner_marks": self.inner_marks,
+            "mark_forms": self.mark_forms,
         }
         target = Path(path)
         partial = target.with_suffix(target.suffix + ".partial")
@@ -243,6 +261,12 @@ class EntityMatcher:
     def match(self, text: str, *, policy: EnrichPolicy | None = None) -> list[EntityMatch]:
         """The profiles the text mentions, with confidence and mentions, in first-mention order."""
         return resolve(text, self, policy or self.policy)
+
+    def explain(
+        self, text: str, *, policy: EnrichPolicy | None = None
+    ) -> tuple[list[EntityMatch], Explanation]:
+        """match(), and why each candidate mention was attached or refused."""
+        return explain(text, self, policy or self.policy)
 
     def prior_of(self, profile: int) -> float | None:
         """The profile's popularity prior, or None."""

@@ -18,7 +18,7 @@ from newsworker.stages.enrich.context import (
     is_sentence_initial,
     title_before,
 )
-from newsworker.stages.enrich.folding import fold_text
+from newsworker.stages.enrich.folding import fold_text, inner_punctuation
 from newsworker.stages.enrich.match_records import entity_matches
 from newsworker.stages.enrich.policy import EnrichPolicy
 from newsworker.stages.records import EntityMatch
@@ -95,6 +95,8 @@ class _Resolver:
         fitting = matcher.entries_fitting
         may_start_lower = matcher.may_start_lower
         full_name_profile = matcher.full_name_profile
+        trailing_mark = matcher.trailing_mark
+        inner_marks = matcher.inner_marks
         add_full_name = self.full_names.append
         for _length, _folded_start, pattern, start, end in raw:
             # A taken span is at least as long, so it covers an end of any span it overlaps:
@@ -105,6 +107,9 @@ class _Resolver:
             if not (first.isupper() or first.isdigit()) and not may_start_lower(pattern):
                 continue  # cheap exit for common words: "who", "target", "shell companies"
             span = text[start:end]
+            form = inner_marks[pattern]
+            if form and inner_punctuation(span) != matcher.mark_forms[form]:
+                continue  # folding blanked other marks than the alias has: "Goldman. Sachs"
             profile = full_name_profile[pattern]
             if profile >= 0 and (span.istitle() or span.isupper()):
                 # inside_longer_name's own fast exit, inlined: no capitalised word right after,
@@ -116,6 +121,9 @@ class _Resolver:
                 ) and inside_longer_name(text, start, end):
                     self.blocked.add(pattern)
                     continue
+                mark = trailing_mark[pattern]
+                if mark and text[end : end + 1] == chr(mark):
+                    end += 1  # noqa: PLW2901 - the alias's own final mark: "Inc.", not "Inc"
                 occupied[start:end] = (
                     _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
                 )
@@ -127,6 +135,9 @@ class _Resolver:
             if inside_longer_name(text, start, end, entries):
                 self.blocked.add(pattern)
                 continue
+            mark = trailing_mark[pattern]
+            if mark and text[end : end + 1] == chr(mark):
+                end += 1  # noqa: PLW2901
             occupied[start:end] = (
                 _OCCUPIED[: end - start] if end - start <= 256 else b"\x01" * (end - start)
             )
@@ -189,7 +200,8 @@ class _Resolver:
                 if span.isupper() and (
                     len(span) < 3 or not is_headline_caps(self.text, candidate.start, candidate.end)
                 ):
-                    continue  # an all-caps word in running text is some other acronym
+                    self.refuse(candidate, "an all-caps word in running text: another acronym")
+                    continue
                 if len(profiles) == 1 and (
                     span.isupper() or is_sentence_initial(self.text, candidate.start)
                 ):
@@ -209,6 +221,12 @@ class _Resolver:
             if profile in self.anchors or has_name_evidence(self.text, candidate):
                 self.attach(profile, candidate, CONFIDENCE_SINGLE_ALIAS - 0.1)
                 self.anchor(profile, candidate.start)
+            else:
+                self.refuse(
+                    candidate,
+                    "a bare word at a sentence start or in capitals, with no "
+                    "full mention and no name evidence (possessive, verb of saying)",
+                )
 
     def short_mentions(self) -> None:
         """Surnames and short forms: coreference first, then distinctive names, then cues."""
@@ -237,16 +255,22 @@ class _Resolver:
     def short_without_anchor(self, candidate: Candidate, profiles: list[int]) -> None:
         """A short form with no full mention attaches only when distinctive and name-like."""
         if candidate.pattern in self.blocked:
-            return  # the text names someone else with this surname ("Eric Adams")
+            # The text names someone else with this surname ("Eric Adams").
+            self.refuse(candidate, "the text also has it inside a longer name")
+            return
         span = self.text[candidate.start : candidate.end]
         if span.isupper() and not is_headline_caps(self.text, candidate.start, candidate.end):
-            return  # "UN" is not the short form of "Kim Jong Un"
+            # "UN" is not the short form of "Kim Jong Un".
+            self.refuse(candidate, "a short form in capitals in running text")
+            return
         risky = is_sentence_initial(self.text, candidate.start) or span.isupper()
         if risky and not has_name_evidence(self.text, candidate):
+            self.refuse(candidate, "a short form at a sentence start with no name evidence")
             return
         if len(profiles) == 1:
             if len(span) < 3:
-                return  # two-letter short forms only ever follow a full mention
+                self.refuse(candidate, "a two-letter short form with no full mention before it")
+                return
             confidence = self.policy.distinctive_surname_confidence
             if title_before(self.text, candidate.start):
                 confidence = min(0.85, confidence + 0.15)
@@ -270,13 +294,25 @@ class _Resolver:
                 score *= 1.5 if self.matcher.type_of(profile) == "person" else 0.3
             scores.append((score, profile))
         scores.sort(reverse=True)
+        self.scored(candidate, scores)
         total = sum(score for score, _ in scores)
         best, profile = scores[0]
         if total <= 0 or best <= scores[1][0]:
+            self.refuse(candidate, "several profiles fit and cues, title and prior tie")
             return
         confidence = best / total
         if confidence >= self.policy.min_confidence:
             self.attach(profile, candidate, confidence)
+        else:
+            self.refuse(
+                candidate, f"the best profile's share {confidence:.2f} is below the minimum"
+            )
+
+    def refuse(self, candidate: Candidate, reason: str) -> None:
+        """Nothing attaches at the candidate, for the reason given (recorded when explaining)."""
+
+    def scored(self, candidate: Candidate, scores: list[tuple[float, int]]) -> None:
+        """The scores of the profiles that fit an ambiguous candidate (recorded when explaining)."""
 
     def context_words(self, candidate: Candidate) -> set[str]:
         """Folded words around the mention, the mention itself excluded."""

@@ -20,7 +20,7 @@ from newsworker.stages.enrich import EntityMatcher, MatchableProfile
 from newsworker.stages.enrich.folding import _ASCII_TABLE, _fold_char, fold_ascii, fold_text
 from newsworker.stages.enrich.resolution import _Resolver
 
-RECORDED_DIGEST = "66a1b74050d0999e9c76030bf3c5879ec689932fcb625b2c0eb15a14b78447df"
+RECORDED_DIGEST = "065ce854a9fdc86ead2b7a4db242617bdd1030f9f20d2f626257577d8a286e66"
 
 
 SUFFIXES = ("Group", "Holdings", "Bank", "Party")

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 import time
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -18,14 +18,13 @@ from newsworker.stages.enrich import EntityMatcher
 from newsworker.storage import feeds as feed_store
 from newsworker.storage.models import utcnow
 from newsworker.storage.run_lock import hold_store
-from newsworker.storage.wal import background_checkpoints
 from newsworker.tasks.leases import DISPATCH_LEASE as LEASE
 from newsworker.tasks.pipeline import PollOutcome, poll_feeds, prepare_here, refresh_profile_stories
 from newsworker.tasks.publishing import relay_all
 from newsworker.tasks.runtime import Runtime
-from newsworker.worker.prepare_pool import PreparePool, prepare_processes
+from newsworker.worker.prepare_pool import prepare_processes
 from newsworker.worker.progress import progress
-from newsworker.worker.publisher import publishing_alongside
+from newsworker.worker.round_helpers import PoolOnDemand, RoundHelpers, current_matcher
 
 log = logging.getLogger("newsworker.run")
 
@@ -106,13 +105,14 @@ def run_once(
     *,
     all_feeds: bool = False,
     console: Console | None = None,
-    pool: PreparePool | None = None,
+    pool: PoolOnDemand | None = None,
 ) -> RunSummary:
     """Poll every due (or, with all_feeds, every active) feed once, then publish everything.
 
     With more than one feed (and NEWSWORKER_PREPARE_PROCESSES not 0), feeds are parsed and
     normalized in `pool`'s processes (or in a pool started for this round) while this process
-    stores earlier ones, and a publisher process relays stories as their feeds commit.
+    stores earlier ones, and a publisher process relays stories as their feeds commit. Each
+    starts only when the round has work for it: an unchanged round starts neither.
     Raises StoreBusy when another `newsworker run` holds the store.
     """
     with hold_store(runtime.settings.database_url):
@@ -120,7 +120,7 @@ def run_once(
 
 
 def _round(
-    runtime: Runtime, *, all_feeds: bool, console: Console | None, pool: PreparePool | None
+    runtime: Runtime, *, all_feeds: bool, console: Console | None, pool: PoolOnDemand | None
 ) -> RunSummary:
     started = time.perf_counter()
     summary = RunSummary()
@@ -129,28 +129,27 @@ def _round(
             session=session, now=utcnow(), limit=10_000_000, lease=LEASE, include_not_due=all_feeds
         )
     with ExitStack() as stack:
-        parallel = len(ids) > 1 and (
-            pool is not None or prepare_processes(runtime.settings.prepare_processes) > 0
-        )
-        # Forked first, before the prepare processes and the checkpoint thread exist.
-        publisher = (
-            stack.enter_context(publishing_alongside(runtime.settings)) if parallel else None
-        )
-        if pool is None and parallel:
-            pool = stack.enter_context(open_prepare_pool(runtime))
-        # After the forks above: see storage/wal.py.
-        stack.enter_context(background_checkpoints(runtime.settings.database_url))
+        if pool is None and len(ids) > 1:
+            pool = open_prepare_pool(runtime)
+            if pool is not None:
+                stack.callback(pool.close)
+        helpers = RoundHelpers(runtime, stack, publish_alongside=pool is not None and len(ids) > 1)
         submit, ahead = (pool.submit, pool.processes + 1) if pool else (prepare_here, 0)
         with progress(
             console or Console(stderr=True), "polling feeds", total=len(ids), unit="feeds"
         ) as report:
+            helpers.report = report
+            if pool is not None:
+                pool.pause = helpers.pause
             for outcome in poll_feeds(runtime.context, ids, submit, ahead=ahead):
                 summary.add(outcome)
+                helpers.after(outcome)
                 report.advance()
+            helpers.report = None
         # No beat runs in embedded mode: re-publish stories whose profiles changed here instead.
         window = timedelta(days=runtime.settings.profile_freshness_days)
         summary.refreshed = refresh_profile_stories(runtime.context, window=window)
-        summary.published = publisher.finish() if publisher else 0
+        summary.published = helpers.finish()
         summary.published += relay_all(runtime)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -167,15 +166,17 @@ def run_loop(runtime: Runtime, *, console: Console, max_sleep_seconds: float = 3
     # The lock outside the stack: the stack is closed whenever the prepare pool is replaced.
     with hold_store(runtime.settings.database_url), ExitStack() as stack:
         console.print("newsworker run: polling feeds on their schedules (Ctrl-C stops)")
-        pool: PreparePool | None = None
+        pool: PoolOnDemand | None = None
         pool_matcher: EntityMatcher | None = None
         while not stop.is_set():
-            matcher = _current_matcher(runtime)
+            matcher = current_matcher(runtime)
             if matcher is not pool_matcher:
                 # New profiles, new matcher: children forked with the old one would match with
                 # it (and the store would match again itself), so they are replaced.
                 stack.close()
-                pool = stack.enter_context(open_prepare_pool(runtime, matcher))
+                pool = open_prepare_pool(runtime, matcher)
+                if pool is not None:
+                    stack.callback(pool.close)
                 pool_matcher = matcher
             summary = _round(runtime, all_feeds=False, console=None, pool=pool)
             if summary.feeds:
@@ -183,20 +184,15 @@ def run_loop(runtime: Runtime, *, console: Console, max_sleep_seconds: float = 3
             stop.wait(_wait_for_next(runtime, max_sleep_seconds))
 
 
-def _current_matcher(runtime: Runtime) -> EntityMatcher:
-    with runtime.session() as session:
-        return runtime.matchers.get(session)
-
-
 def open_prepare_pool(
     runtime: Runtime, matcher: EntityMatcher | None = None
-) -> AbstractContextManager[PreparePool | None]:
-    """The prepare processes the settings ask for (sharing the entity matcher), or None."""
+) -> PoolOnDemand | None:
+    """The prepare processes the settings ask for, forked on first use; None for none.
+
+    The caller closes it. Without `matcher`, they share the one current when they start.
+    """
     processes = prepare_processes(runtime.settings.prepare_processes)
-    if not processes:
-        return nullcontext()
-    # Built before the fork, so that the children match entities with the parent's matcher.
-    return PreparePool(processes, matcher=matcher or _current_matcher(runtime))
+    return PoolOnDemand(runtime, processes, matcher) if processes else None
 
 
 def _wait_for_next(runtime: Runtime, max_sleep_seconds: float) -> float:

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 
 import typer
 
-from newsworker.worker.output import echo, error_line
+from newsworker.worker.safe_text import echo, error_line
 
 # Exits, aborts and usage errors: Typer (through its own click) already reports them well.
 _TYPER_EXITS = (typer.Exit, typer.Abort, typer.exceptions.TyperException)

@@ -42,6 +42,10 @@ class _Placeholder(TyperCommand):
         super().__init__(name=name, help=spec.summary)
         self.spec = spec
 
+    def get_short_help_str(self, limit: int = 45) -> str:
+        """The whole summary: the listing wraps it rather than cutting it at `limit`."""
+        return self.spec.summary
+
 
 class LazyGroup(TyperGroup):
     """A TyperGroup that imports each command's module on first use (see `lazy_commands`)."""
